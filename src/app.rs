@@ -1,0 +1,306 @@
+//! Wiring: flags → config → source → pipeline → report, and the exit code.
+//!
+//! Exit codes: 0 success (also after Ctrl-C/SIGTERM, and when stdout closes early as in
+//! `netlens -r f | head`); 1 the input or the system failed (damaged file, no permission);
+//! 2 the command line is wrong (bad flag, invalid filter, unknown interface).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::capture::file::{self, ReadError};
+use crate::capture::filter::FileFilter;
+use crate::capture::interfaces;
+use crate::capture::live::{self, LiveCapture};
+use crate::capture::Flow;
+use crate::cli::{Cli, ReportFormat};
+use crate::config::{self, Config, Source, UsageError};
+use crate::engine::stats::{Stats, DEFAULT_MAX_KEYS};
+use crate::pipeline::Pipeline;
+use crate::setup;
+use crate::ui::console::live_stats::LiveStats;
+use crate::ui::console::printer::Printer;
+use crate::ui::console::report::{self, Drops, RunInfo};
+use crate::ui::console::style::Palette;
+
+/// How a run failed, which decides the exit code.
+enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+pub fn main() -> ExitCode {
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    match run(&mut cli) {
+        Ok(code) => code,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("netlens: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("netlens: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// clap's errors are several lines; keep its first line (it names the flag and the problem)
+/// and point to --help.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("netlens: {first} (see netlens --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> Failure {
+    Failure::Usage(e.to_string())
+}
+
+fn runtime(e: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(e.to_string())
+}
+
+fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
+    if cli.list_interfaces {
+        let devices = interfaces::list().map_err(runtime)?;
+        print!("{}", interfaces::describe(&devices));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cli.read.is_none() && cli.interfaces.is_empty() {
+        if !config::can_prompt() {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            eprintln!("{}", cmd.render_usage());
+            return Err(usage(
+                "no packet source: give -i IFACE or -r FILE (standard input is not a terminal, so no interactive set-up)",
+            ));
+        }
+        setup::run(cli).map_err(runtime)?;
+    }
+    let config = Config::from_cli(cli).map_err(|e| match e {
+        UsageError::Message(m) => Failure::Usage(m),
+        UsageError::Filter(f) => Failure::Usage(f.to_string()),
+    })?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handler(Arc::clone(&stop));
+
+    let palette_out = Palette::new(config.color_stdout);
+    let palette_err = Palette::new(config.color_stderr);
+    let (stats, info, outcome) = match &config.source {
+        Source::File(path) => run_file(&config, path, &stop, palette_out)?,
+        Source::Live(ifaces) => run_live(&config, ifaces, &stop, palette_out, palette_err)?,
+    };
+
+    match config.report {
+        ReportFormat::Json => {
+            let doc = report::json(&stats, &info);
+            let mut out = io::stdout().lock();
+            let written = serde_json::to_writer_pretty(&mut out, &doc)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    return Err(runtime(format!("cannot write the report: {e}")));
+                }
+            }
+        }
+        ReportFormat::Text => eprint!("{}", report::text(&stats, &info, &palette_err)),
+        ReportFormat::None => {}
+    }
+    match outcome {
+        Some(msg) => Err(runtime(msg)),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// SIGINT/SIGTERM set `stop` so the run drains and reports; a second one exits at once.
+fn install_signal_handler(stop: Arc<AtomicBool>) {
+    let hits = AtomicU32::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if hits.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+}
+
+/// Result of a run: counters, run facts, and an error to report after the final report
+/// (a damaged file keeps its counts, then exits 1).
+type RunResult = (Stats, RunInfo, Option<String>);
+
+fn run_file(
+    config: &Config,
+    path: &str,
+    stop: &AtomicBool,
+    palette: Palette,
+) -> Result<RunResult, Failure> {
+    let filter = match &config.filter {
+        Some(expr) => Some(FileFilter::new(expr).map_err(usage)?),
+        None => None,
+    };
+    let printer = config
+        .mode
+        .map(|mode| Printer::new(mode, palette, config.hex_all, Vec::new()));
+    let mut pipeline = Pipeline::new(Stats::new(DEFAULT_MAX_KEYS), printer, filter, config.count);
+    let result = file::read(path, &mut |frame| {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Flow::Stop);
+        }
+        pipeline.handle(frame)
+    });
+    let mut outcome = None;
+    let flushed = pipeline.flush();
+    match result {
+        Ok(_) => {}
+        Err(ReadError::Sink(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(ReadError::Sink(e)) => return Err(runtime(format!("cannot write output: {e}"))),
+        Err(ReadError::File(e @ file::FileError::Open { .. }))
+        | Err(ReadError::File(e @ file::FileError::Empty(_)))
+        | Err(ReadError::File(e @ file::FileError::NotACapture(_))) => return Err(runtime(e)),
+        Err(ReadError::File(e)) => outcome = Some(e.to_string()),
+    }
+    if let Err(e) = flushed {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(runtime(format!("cannot write output: {e}")));
+        }
+    }
+    if let Some(e) = pipeline.filter_error.take() {
+        return Err(usage(e));
+    }
+    let info = RunInfo {
+        source: path.to_string(),
+        filter: config.filter.clone(),
+        drops: Drops::default(),
+        top: config.top,
+    };
+    Ok((pipeline.stats, info, outcome))
+}
+
+fn run_live(
+    config: &Config,
+    ifaces: &[String],
+    stop: &Arc<AtomicBool>,
+    palette_out: Palette,
+    palette_err: Palette,
+) -> Result<RunResult, Failure> {
+    let mut opened = Vec::new();
+    for name in ifaces {
+        interfaces::resolve(name).map_err(usage)?;
+        let o = live::open(name, &config.live).map_err(|e| match e {
+            live::LiveError::Filter { .. } => usage(e),
+            other => runtime(other),
+        })?;
+        opened.push(o);
+    }
+    let names: Vec<String> = opened.iter().map(|o| o.name.clone()).collect();
+    eprintln!(
+        "netlens: capturing on {}{} (Ctrl-C to stop)",
+        names.join(", "),
+        config
+            .filter
+            .as_ref()
+            .map(|f| format!(", filter '{f}'"))
+            .unwrap_or_default()
+    );
+    let printer = config
+        .mode
+        .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
+    let mut pipeline = Pipeline::new(Stats::new(DEFAULT_MAX_KEYS), printer, None, config.count);
+    let mut capture = LiveCapture::start(opened, Arc::clone(stop));
+    let mut ticker = config.stats_interval.map(LiveStats::new);
+    let mut stopping = false;
+    let mut write_error = None;
+    loop {
+        let wait = ticker
+            .as_ref()
+            .map_or(Duration::from_millis(200), |t| t.due_in())
+            .min(Duration::from_millis(200));
+        match capture.batches.recv_timeout(wait) {
+            Ok(batch) => {
+                if !stopping || config.count.is_none() {
+                    for frame in batch.frames() {
+                        match pipeline.handle(&frame) {
+                            Ok(Flow::Continue) => {}
+                            Ok(Flow::Stop) => {
+                                stopping = true;
+                                break;
+                            }
+                            Err(e) => {
+                                write_error = Some(e);
+                                stopping = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                capture.recycle(batch);
+                if let Err(e) = pipeline.flush() {
+                    write_error = Some(e);
+                    stopping = true;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if stop.load(Ordering::Relaxed) {
+            stopping = true;
+        }
+        if stopping {
+            // Wake every capture thread; the loop keeps draining queued batches until the
+            // channel disconnects, so nothing already captured is lost.
+            capture.request_stop();
+        }
+        if let Some(t) = ticker.as_mut() {
+            let (k, i, n) = capture.drop_totals();
+            let drops = Drops {
+                kernel: k,
+                interface: i,
+                internal: n,
+            };
+            if let Some(line) = t.tick(&pipeline.stats, drops, &palette_err) {
+                eprintln!("{line}");
+            }
+        }
+    }
+    capture.join();
+    let _ = pipeline.flush();
+    if let Some(e) = write_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(runtime(format!("cannot write output: {e}")));
+        }
+    }
+    let (kernel, interface, internal) = capture.drop_totals();
+    let info = RunInfo {
+        source: format!("live: {}", names.join(", ")),
+        filter: config.filter.clone(),
+        drops: Drops {
+            kernel,
+            interface,
+            internal,
+        },
+        top: config.top,
+    };
+    Ok((pipeline.stats, info, None))
+}

@@ -1,0 +1,124 @@
+//! Command-line flags. tcpdump's short flags mean the same here (`-i -r -c -n -s -B -p -F -q -X
+//! -D`); everything else has a long name. Nothing past [`crate::config`] reads these raw flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::capture::filter::Preset;
+use crate::ui::console::printer::Mode;
+use crate::ui::console::style::ColorChoice;
+
+/// `--report` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    /// A readable summary on stderr.
+    #[default]
+    Text,
+    /// One JSON document on stdout, and no packet lines.
+    Json,
+    /// No final report.
+    None,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  netlens                          interactive set-up (on a terminal)
+  netlens -D                       list capture interfaces
+  sudo netlens -i eth0             live packet log with statistics every 5 s
+  sudo netlens -i eth0 -i wlan0 --preset web
+  netlens -r capture.pcap --mode detailed 'tcp port 443'
+  netlens -r capture.pcapng -q --report json > report.json
+  tcpdump -w - | netlens -r -      read a capture from standard input";
+
+/// netlens: a network traffic monitor. Watches live interfaces or reads pcap/pcapng files,
+/// prints a colored packet log and reports what the traffic was.
+#[derive(Debug, Parser)]
+#[command(name = "netlens", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// List the interfaces available for capture and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
+
+    /// Capture live on IFACE ('any' for all on Linux). Repeat to watch several interfaces.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+
+    /// Read packets from a pcap or pcapng FILE ('-' for standard input).
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "interfaces"
+    )]
+    pub read: Option<String>,
+
+    /// Stop after COUNT packets (after filtering).
+    #[arg(short = 'c', long = "count", value_name = "COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Don't resolve names. Accepted for tcpdump habits: netlens never sends traffic to resolve
+    /// anything, so this is always the case.
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub no_resolve: u8,
+
+    /// Capture at most SNAPLEN bytes of each packet (live capture).
+    #[arg(short = 's', long = "snapshot-length", value_name = "SNAPLEN", default_value_t = 262_144,
+          value_parser = clap::value_parser!(u32).range(1..=262_144))]
+    pub snaplen: u32,
+
+    /// Kernel capture buffer size in KiB (live capture).
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB",
+          value_parser = clap::value_parser!(u32).range(1..=4_194_304))]
+    pub buffer_kib: Option<u32>,
+
+    /// Don't put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    pub no_promisc: bool,
+
+    /// Deliver packets as soon as they arrive instead of in kernel batches (interactive use).
+    #[arg(long = "immediate-mode")]
+    pub immediate: bool,
+
+    /// Read the filter expression from FILE.
+    #[arg(short = 'F', value_name = "FILE")]
+    pub filter_file: Option<PathBuf>,
+
+    /// A ready-made filter; combine several (any matches) and with an expression (both must).
+    #[arg(long, value_enum, value_name = "PRESET")]
+    pub preset: Vec<Preset>,
+
+    /// How to show each packet.
+    #[arg(long, value_enum, default_value_t = Mode::Compact)]
+    pub mode: Mode,
+
+    /// Show the whole payload in hex and ASCII (implies --mode detailed).
+    #[arg(short = 'X')]
+    pub hex: bool,
+
+    /// No packet lines: statistics and the final report only.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// When to use colors.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Seconds between live statistics lines on stderr; 0 turns them off.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub stats_interval: u64,
+
+    /// Final report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, value_name = "FORMAT")]
+    pub report: ReportFormat,
+
+    /// Rows in each top-N list of the report.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub top: u64,
+
+    /// BPF filter expression (tcpdump syntax), e.g. 'tcp port 80 and host 10.0.0.1'.
+    #[arg(value_name = "EXPRESSION")]
+    pub expression: Vec<String>,
+}

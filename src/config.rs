@@ -1,0 +1,115 @@
+//! One validated configuration from the flags: sources resolved, filter combined and checked,
+//! display decided. After this point nothing re-reads raw flags.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use crate::capture::filter::{self, FileFilter, FilterError};
+use crate::capture::live::LiveOptions;
+use crate::cli::{Cli, ReportFormat};
+use crate::ui::console::printer::Mode;
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(String),
+    Live(Vec<String>),
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub source: Source,
+    pub filter: Option<String>,
+    pub count: Option<u64>,
+    pub live: LiveOptions,
+    /// None with `-q` or a JSON report: no packet lines.
+    pub mode: Option<Mode>,
+    pub hex_all: bool,
+    pub color_stdout: bool,
+    pub color_stderr: bool,
+    pub stats_interval: Option<Duration>,
+    pub report: ReportFormat,
+    pub top: usize,
+}
+
+/// A command line that cannot work: one line for the user, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+}
+
+impl Config {
+    /// Validates `cli`. `source` comes from the flags or the interactive set-up.
+    pub fn from_cli(cli: &Cli) -> Result<Config, UsageError> {
+        let source = match (&cli.read, cli.interfaces.is_empty()) {
+            (Some(path), _) => Source::File(path.clone()),
+            (None, false) => Source::Live(cli.interfaces.clone()),
+            (None, true) => {
+                return Err(UsageError::Message(
+                    "no packet source: give -i IFACE to capture live or -r FILE to read a capture (netlens -D lists interfaces)".into(),
+                ))
+            }
+        };
+        let expression = cli.expression.join(" ");
+        let custom = match &cli.filter_file {
+            Some(path) => {
+                if !expression.trim().is_empty() {
+                    return Err(UsageError::Message(
+                        "give the filter either with -F FILE or on the command line, not both"
+                            .into(),
+                    ));
+                }
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    UsageError::Message(format!("cannot read filter file {}: {e}", path.display()))
+                })?;
+                // tcpdump allows comments in filter files? It does not; but blank lines are fine.
+                Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+            }
+            None => Some(expression),
+        };
+        let filter = filter::combine(&cli.preset, custom.as_deref());
+        if let Some(expr) = &filter {
+            // Compile once now so a typo fails before any capture starts, with libpcap's words.
+            FileFilter::new(expr)?;
+        }
+        let mode = if cli.quiet || cli.report == ReportFormat::Json {
+            None
+        } else if cli.hex {
+            Some(Mode::Detailed)
+        } else {
+            Some(cli.mode)
+        };
+        let live = LiveOptions {
+            snaplen: cli.snaplen.min(i32::MAX as u32) as i32,
+            buffer_kib: cli.buffer_kib,
+            promisc: !cli.no_promisc,
+            immediate: cli.immediate,
+            filter: filter.clone(),
+        };
+        let stats_interval = match (&source, cli.stats_interval) {
+            (Source::Live(_), secs) if secs > 0 => Some(Duration::from_secs(secs)),
+            _ => None,
+        };
+        Ok(Config {
+            source,
+            filter,
+            count: cli.count,
+            live,
+            mode,
+            hex_all: cli.hex,
+            color_stdout: cli.color.enabled_for(&std::io::stdout()),
+            color_stderr: cli.color.enabled_for(&std::io::stderr()),
+            stats_interval,
+            report: cli.report,
+            top: usize::try_from(cli.top).unwrap_or(10),
+        })
+    }
+}
+
+/// Whether the interactive set-up may ask questions: only with a person at a terminal.
+pub fn can_prompt() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}

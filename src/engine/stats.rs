@@ -1,0 +1,270 @@
+//! Traffic counters: totals, protocol mix, applications, hosts, ports and IP pairs.
+//!
+//! Every frame is counted once in `packets`/`bytes` (original length, as tshark's `frame.len`),
+//! once by its outermost network layer and, for IP, once by the transport directly inside it —
+//! the rule of the corpus's EXPECTED_OUTER.tsv. Tables keyed by address are bounded: once full,
+//! new keys are counted in an overflow counter instead of growing memory without limit (a
+//! random-source flood must not take the machine down).
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+use serde::Serialize;
+use wire::packet::{App, L3Class, L4Class, Stop, Transport};
+use wire::services::{self, L4};
+use wire::{LinkType, Packet};
+
+use crate::capture::Frame;
+use crate::time::Timestamp;
+
+/// Default bound of the host and pair tables.
+pub const DEFAULT_MAX_KEYS: usize = 1 << 20;
+
+/// Packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Counter {
+    fn add(&mut self, bytes: u64) {
+        self.packets += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+}
+
+/// What one host sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HostCounters {
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+}
+
+impl HostCounters {
+    pub fn packets(&self) -> u64 {
+        self.packets_out + self.packets_in
+    }
+    pub fn bytes(&self) -> u64 {
+        self.bytes_out.saturating_add(self.bytes_in)
+    }
+}
+
+/// The network-layer classes, in report order.
+pub const L3_NAMES: [&str; 4] = ["ipv4", "ipv6", "arp", "other_l3"];
+/// The transport classes, in report order.
+pub const L4_NAMES: [&str; 5] = ["tcp", "udp", "icmp", "icmpv6", "other_l4"];
+/// Application protocols recognised from payloads, in report order.
+pub const APP_NAMES: [&str; 5] = ["dns", "http", "tls", "ftp", "ssh"];
+
+fn l3_index(c: L3Class) -> usize {
+    match c {
+        L3Class::Ipv4 => 0,
+        L3Class::Ipv6 => 1,
+        L3Class::Arp => 2,
+        L3Class::Other => 3,
+    }
+}
+
+fn l4_index(c: L4Class) -> usize {
+    match c {
+        L4Class::Tcp => 0,
+        L4Class::Udp => 1,
+        L4Class::Icmp => 2,
+        L4Class::Icmpv6 => 3,
+        L4Class::Other => 4,
+    }
+}
+
+fn app_index(app: &App<'_>) -> Option<usize> {
+    let name = app.name()?;
+    APP_NAMES.iter().position(|n| *n == name)
+}
+
+/// A port on which a service was seen, with its transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePort {
+    pub l4: L4,
+    pub port: u16,
+}
+
+/// All counters of a run.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub total: Counter,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub l3: [Counter; 4],
+    pub l4: [Counter; 5],
+    pub apps: [Counter; 5],
+    pub hosts: HashMap<IpAddr, HostCounters>,
+    pub ports: HashMap<ServicePort, Counter>,
+    pub pairs: HashMap<(IpAddr, IpAddr), Counter>,
+    /// Frames whose headers stopped early because the capture cut them (snaplen, damage).
+    pub truncated: u64,
+    /// Frames whose headers contradict themselves.
+    pub malformed: u64,
+    /// IP fragments (first and later).
+    pub fragments: u64,
+    /// Frames per link type, by name.
+    pub links: HashMap<LinkType, u64>,
+    /// Keys not tracked because a table was full.
+    pub host_overflow: u64,
+    pub pair_overflow: u64,
+    max_keys: usize,
+}
+
+impl Stats {
+    pub fn new(max_keys: usize) -> Self {
+        Stats {
+            total: Counter::default(),
+            first_ts: None,
+            last_ts: None,
+            l3: Default::default(),
+            l4: Default::default(),
+            apps: Default::default(),
+            hosts: HashMap::new(),
+            ports: HashMap::new(),
+            pairs: HashMap::new(),
+            truncated: 0,
+            malformed: 0,
+            fragments: 0,
+            links: HashMap::new(),
+            host_overflow: 0,
+            pair_overflow: 0,
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// Counts one decoded frame.
+    pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
+        let bytes = u64::from(frame.orig_len);
+        self.total.add(bytes);
+        self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
+        self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
+        *self.links.entry(frame.link).or_insert(0) += 1;
+
+        if let Some(l3) = self.l3.get_mut(l3_index(packet.l3_class())) {
+            l3.add(bytes);
+        }
+        if let Some(class) = packet.l4_class() {
+            if let Some(l4) = self.l4.get_mut(l4_index(class)) {
+                l4.add(bytes);
+            }
+        }
+        if let Some(i) = app_index(&packet.app) {
+            if let Some(app) = self.apps.get_mut(i) {
+                app.add(bytes);
+            }
+        }
+        match packet.stop {
+            Some(Stop::Truncated(_)) => self.truncated += 1,
+            Some(Stop::Malformed(_)) => self.malformed += 1,
+            None => {}
+        }
+
+        let Some(ip) = packet.ip() else { return };
+        if ip.fragment != wire::packet::Fragment::Whole {
+            self.fragments += 1;
+        }
+        self.count_host(ip.src, bytes, true);
+        self.count_host(ip.dst, bytes, false);
+        let limit = self.max_keys;
+        let pairs_len = self.pairs.len();
+        match self.pairs.get_mut(&(ip.src, ip.dst)) {
+            Some(c) => c.add(bytes),
+            None if pairs_len < limit => {
+                let mut c = Counter::default();
+                c.add(bytes);
+                self.pairs.insert((ip.src, ip.dst), c);
+            }
+            None => self.pair_overflow += 1,
+        }
+        if let Some((l4, src, dst)) = match packet.transport {
+            Transport::Tcp(t) => Some((L4::Tcp, t.src_port, t.dst_port)),
+            Transport::Udp(u) => Some((L4::Udp, u.src_port, u.dst_port)),
+            _ => None,
+        } {
+            let (port, _) = services::service_side(src, dst, l4);
+            self.ports
+                .entry(ServicePort { l4, port })
+                .or_default()
+                .add(bytes);
+        }
+    }
+
+    fn count_host(&mut self, addr: IpAddr, bytes: u64, sent: bool) {
+        let len = self.hosts.len();
+        let host = match self.hosts.get_mut(&addr) {
+            Some(h) => h,
+            None if len < self.max_keys => self.hosts.entry(addr).or_default(),
+            None => {
+                self.host_overflow += 1;
+                return;
+            }
+        };
+        if sent {
+            host.packets_out += 1;
+            host.bytes_out = host.bytes_out.saturating_add(bytes);
+        } else {
+            host.packets_in += 1;
+            host.bytes_in = host.bytes_in.saturating_add(bytes);
+        }
+    }
+
+    /// Seconds between the first and last packet.
+    pub fn duration_secs(&self) -> f64 {
+        match (self.first_ts, self.last_ts) {
+            (Some(a), Some(b)) => b.secs_since(a),
+            _ => 0.0,
+        }
+    }
+
+    /// The `n` hosts with the most packets (ties by bytes, then address, so output is stable).
+    pub fn top_hosts(&self, n: usize) -> Vec<(IpAddr, HostCounters)> {
+        top_by(self.hosts.iter().map(|(k, v)| (*k, *v)), n, |(ip, h)| {
+            (h.packets(), h.bytes(), *ip)
+        })
+    }
+
+    pub fn top_ports(&self, n: usize) -> Vec<(ServicePort, Counter)> {
+        top_by(self.ports.iter().map(|(k, v)| (*k, *v)), n, |(p, c)| {
+            (c.packets, c.bytes, *p)
+        })
+    }
+
+    pub fn top_pairs(&self, n: usize) -> Vec<((IpAddr, IpAddr), Counter)> {
+        top_by(self.pairs.iter().map(|(k, v)| (*k, *v)), n, |(p, c)| {
+            (c.packets, c.bytes, *p)
+        })
+    }
+}
+
+/// The `n` largest items by `key` (descending counts, ascending identity on ties).
+fn top_by<T, K: TieBreak>(
+    items: impl Iterator<Item = T>,
+    n: usize,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut all: Vec<T> = items.collect();
+    all.sort_by(|a, b| key(a).order(&key(b)));
+    all.truncate(n);
+    all
+}
+
+/// Orders (count, bytes, id) keys: larger counts first, then smaller ids.
+pub trait TieBreak {
+    fn order(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl<I: Ord> TieBreak for (u64, u64, I) {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .0
+            .cmp(&self.0)
+            .then(other.1.cmp(&self.1))
+            .then(self.2.cmp(&other.2))
+    }
+}

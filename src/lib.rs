@@ -1,0 +1,12 @@
+//! netlens: a network traffic monitor. The binary (`main.rs`) only parses flags and calls
+//! [`app::main`]; everything else lives in these modules so tests and benchmarks can reach it.
+
+pub mod app;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod pipeline;
+pub mod setup;
+pub mod time;
+pub mod ui;

@@ -1,0 +1,7 @@
+//! The console: the packet log in its display modes, live statistics, and the final report.
+
+pub mod fragments;
+pub mod live_stats;
+pub mod printer;
+pub mod report;
+pub mod style;

@@ -1,0 +1,174 @@
+//! The packet log on stdout, one line per packet (plus detail lines in `detailed` mode).
+//!
+//! Output is buffered and flushed at the end or when the pipeline asks (live mode flushes after
+//! each batch so lines appear promptly). A closed pipe surfaces as `BrokenPipe`, which main turns
+//! into a quiet exit 0.
+
+use std::io::{self, BufWriter, Stdout, Write};
+
+use wire::packet::{Net, Stop, Transport};
+use wire::Packet;
+
+use super::fragments::{app, endpoints, hint, proto_label};
+use super::style::{Painted, Palette};
+use crate::capture::Frame;
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Mode {
+    /// Time, protocol, endpoints with service, TCP flags, length, application hint.
+    #[default]
+    Compact,
+    /// Compact plus TTL, IP id, TCP seq/ack/window and a hex+ASCII payload preview.
+    Detailed,
+    /// Time, protocol, source and destination only.
+    Minimal,
+}
+
+/// Bytes of payload shown in `detailed` mode unless `-X` asks for all of it.
+const PREVIEW_BYTES: usize = 64;
+
+pub struct Printer {
+    out: BufWriter<Stdout>,
+    mode: Mode,
+    palette: Palette,
+    /// `-X`: dump the whole payload.
+    hex_all: bool,
+    /// Interface names, shown when more than one interface is captured.
+    iface_names: Vec<String>,
+}
+
+impl Printer {
+    pub fn new(mode: Mode, palette: Palette, hex_all: bool, iface_names: Vec<String>) -> Self {
+        Printer {
+            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            mode,
+            palette,
+            hex_all,
+            iface_names,
+        }
+    }
+
+    pub fn print(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) -> io::Result<()> {
+        let p = self.palette;
+        let out = &mut self.out;
+        write!(out, "{}", frame.ts.time_of_day())?;
+        if self.iface_names.len() > 1 {
+            if let Some(name) = self.iface_names.get(frame.iface.0 as usize) {
+                write!(out, " {}", Painted(p.dim, name))?;
+            }
+        }
+        let (label, style) = proto_label(packet, &p);
+        write!(out, " {} ", Painted(style, &format_args!("{label:<5}")))?;
+        match self.mode {
+            Mode::Minimal => {
+                endpoints(out, packet, &p, false)?;
+            }
+            Mode::Compact | Mode::Detailed => {
+                if let Some(vlan) = packet.vlan {
+                    write!(out, "vlan {vlan} ")?;
+                }
+                endpoints(out, packet, &p, true)?;
+                hint(out, packet, &p)?;
+                if packet.net == Net::None {
+                    if frame.link.is_supported() {
+                        write!(out, " {}", frame.link.name())?;
+                    } else {
+                        write!(out, " link type {} not decoded", frame.link.to_dlt())?;
+                    }
+                }
+                write!(out, " len={}", frame.orig_len)?;
+                app(out, &packet.app, &p)?;
+                match packet.stop {
+                    Some(Stop::Truncated(_)) => {
+                        write!(out, " {}", Painted(p.warn, &"[truncated]"))?
+                    }
+                    Some(Stop::Malformed(_)) => {
+                        write!(out, " {}", Painted(p.warn, &"[malformed]"))?
+                    }
+                    None => {}
+                }
+            }
+        }
+        writeln!(out)?;
+        if self.mode == Mode::Detailed {
+            self.details(packet)?;
+        }
+        Ok(())
+    }
+
+    fn details(&mut self, packet: &Packet<'_>) -> io::Result<()> {
+        let out = &mut self.out;
+        if let Net::Ipv4(ip) | Net::Ipv6(ip) = &packet.net {
+            let v4 = matches!(packet.net, Net::Ipv4(_));
+            if v4 {
+                write!(out, "    ttl={} id=0x{:04x}", ip.ttl, ip.id)?;
+            } else {
+                write!(out, "    hlim={} flow=0x{:05x}", ip.ttl, ip.id)?;
+            }
+            write!(out, " proto={}", ip.protocol)?;
+            if let Transport::Tcp(t) = packet.transport {
+                write!(out, " seq={} ack={} win={}", t.seq, t.ack, t.window)?;
+            }
+            write!(out, " payload={}", packet.payload.len())?;
+            writeln!(out)?;
+        }
+        let shown = if self.hex_all {
+            packet.payload
+        } else {
+            packet
+                .payload
+                .get(..PREVIEW_BYTES)
+                .unwrap_or(packet.payload)
+        };
+        hexdump(out, shown)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// 16 bytes per line: offset, hex, ASCII (non-printable as '.'), like `tcpdump -X`.
+pub fn hexdump(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    for (i, chunk) in bytes.chunks(16).enumerate() {
+        write!(out, "    0x{:04x}:  ", i * 16)?;
+        for j in 0..16 {
+            match chunk.get(j) {
+                Some(b) => write!(out, "{b:02x}")?,
+                None => write!(out, "  ")?,
+            }
+            if j % 2 == 1 {
+                write!(out, " ")?;
+            }
+        }
+        write!(out, " ")?;
+        for &b in chunk {
+            let c = if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            };
+            write!(out, "{c}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn hexdump_matches_tcpdump_layout() {
+        let mut out = Vec::new();
+        hexdump(&mut out, b"GET / HTTP/1.1\r\nHost").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "    0x0000:  4745 5420 2f20 4854 5450 2f31 2e31 0d0a  GET / HTTP/1.1..\n    0x0010:  486f 7374                                Host\n"
+        );
+    }
+}

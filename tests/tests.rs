@@ -1,0 +1,12 @@
+//! One integration-test binary (one link step matters on 2 cores), with a module per area.
+//! Every test runs the real `netlens` binary on real inputs.
+
+// Tests may unwrap and panic: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod util;
+
+mod cli_errors;
+mod corpus;
+mod live;
+mod snapshots;

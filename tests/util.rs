@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests: where things are and how to run netlens.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The tcpdump project's test captures, beside the repository (../shared/corpus/tcpdump).
+pub fn corpus_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("../shared/corpus/tcpdump");
+    assert!(
+        dir.join("MANIFEST.tsv").exists(),
+        "corpus missing at {}: the tests need ../shared/corpus/tcpdump beside the repository",
+        dir.display()
+    );
+    dir
+}
+
+pub fn corpus_file(name: &str) -> PathBuf {
+    corpus_dir().join(name)
+}
+
+pub fn netlens() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netlens"));
+    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+/// Runs netlens with `args`, with a time limit so a hang fails the test instead of CI.
+pub fn run(args: &[&str]) -> Output {
+    run_cmd(netlens().args(args))
+}
+
+pub fn run_cmd(cmd: &mut Command) -> Output {
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn netlens");
+    // Read pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().ok();
+            panic!("netlens hung for 60 s: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out_t.join().expect("stdout thread"),
+        stderr: err_t.join().expect("stderr thread"),
+    }
+}
+
+/// Parses a tab-separated file with a header row into maps keyed by column name.
+pub fn read_tsv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("read tsv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn json_report(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-q", "--report", "json"]);
+    let out = run(&all);
+    assert!(
+        out.status.success(),
+        "netlens {all:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+pub fn tool_available(name: &str) -> bool {
+    Command::new(name).arg("--version").output().is_ok()
+}
