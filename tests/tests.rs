@@ -8,5 +8,6 @@ mod util;
 
 mod cli_errors;
 mod corpus;
+mod interactive;
 mod live;
 mod snapshots;

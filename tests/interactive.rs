@@ -1,0 +1,1 @@
+//! The interactive set-up and privilege errors, driven as a person would (being written).
