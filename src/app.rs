@@ -19,7 +19,7 @@ use crate::capture::live::{self, LiveCapture};
 use crate::capture::Flow;
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{self, Config, Source, UsageError};
-use crate::engine::stats::{Stats, DEFAULT_MAX_KEYS};
+use crate::engine::Engine;
 use crate::pipeline::Pipeline;
 use crate::setup;
 use crate::ui::console::live_stats::LiveStats;
@@ -107,14 +107,14 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
 
     let palette_out = Palette::new(config.color_stdout);
     let palette_err = Palette::new(config.color_stderr);
-    let (stats, info, outcome) = match &config.source {
+    let (engine, info, outcome) = match &config.source {
         Source::File(path) => run_file(&config, path, &stop, palette_out)?,
         Source::Live(ifaces) => run_live(&config, ifaces, &stop, palette_out, palette_err)?,
     };
 
     match config.report {
         ReportFormat::Json => {
-            let doc = report::json(&stats, &info);
+            let doc = report::json(&engine, &info);
             let mut out = io::stdout().lock();
             let written = serde_json::to_writer_pretty(&mut out, &doc)
                 .map_err(io::Error::from)
@@ -126,7 +126,7 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        ReportFormat::Text => eprint!("{}", report::text(&stats, &info, &palette_err)),
+        ReportFormat::Text => eprint!("{}", report::text(&engine, &info, &palette_err)),
         ReportFormat::None => {}
     }
     match outcome {
@@ -148,7 +148,7 @@ fn install_signal_handler(stop: Arc<AtomicBool>) {
 
 /// Result of a run: counters, run facts, and an error to report after the final report
 /// (a damaged file keeps its counts, then exits 1).
-type RunResult = (Stats, RunInfo, Option<String>);
+type RunResult = (Engine, RunInfo, Option<String>);
 
 fn run_file(
     config: &Config,
@@ -163,7 +163,12 @@ fn run_file(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette, config.hex_all, Vec::new()));
-    let mut pipeline = Pipeline::new(Stats::new(DEFAULT_MAX_KEYS), printer, filter, config.count);
+    let mut pipeline = Pipeline::new(
+        Engine::new(config.engine.clone()),
+        printer,
+        filter,
+        config.count,
+    );
     let result = file::read(path, &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
@@ -195,7 +200,8 @@ fn run_file(
         drops: Drops::default(),
         top: config.top,
     };
-    Ok((pipeline.stats, info, outcome))
+    pipeline.engine.finish();
+    Ok((pipeline.engine, info, outcome))
 }
 
 fn run_live(
@@ -227,7 +233,12 @@ fn run_live(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
-    let mut pipeline = Pipeline::new(Stats::new(DEFAULT_MAX_KEYS), printer, None, config.count);
+    let mut pipeline = Pipeline::new(
+        Engine::new(config.engine.clone()),
+        printer,
+        None,
+        config.count,
+    );
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -279,7 +290,7 @@ fn run_live(
                 interface: i,
                 internal: n,
             };
-            if let Some(line) = t.tick(&pipeline.stats, drops, &palette_err) {
+            if let Some(line) = t.tick(&pipeline.engine, drops, &palette_err) {
                 eprintln!("{line}");
             }
         }
@@ -302,5 +313,6 @@ fn run_live(
         },
         top: config.top,
     };
-    Ok((pipeline.stats, info, None))
+    pipeline.engine.finish();
+    Ok((pipeline.engine, info, None))
 }

@@ -115,8 +115,38 @@ pub struct Cli {
 
     /// Rows in each top-N list of the report.
     #[arg(long, value_name = "N", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub top: u64,
+
+    /// Seconds without packets after which a flow ends.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+
+    /// Seconds a TCP flow is kept after FIN both ways or RST.
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub tcp_closed_timeout: u64,
+
+    /// Seconds after which a long-running flow is reported in slices (as NetFlow does).
+    #[arg(long, value_name = "SECS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub active_timeout: u64,
+
+    /// Most flows tracked at once; when full, the idlest is ended and counted as evicted.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_flows: u64,
+
+    /// Most hosts tracked at once; when full, the idlest is evicted.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_hosts: u64,
+
+    /// Networks that count as local (repeat, or comma-separated CIDRs). Default: RFC 1918,
+    /// RFC 4193, link-local, loopback, and the capture interfaces' own subnets.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub home_net: Vec<ipnet::IpNet>,
 
     /// BPF filter expression (tcpdump syntax), e.g. 'tcp port 80 and host 10.0.0.1'.
     #[arg(value_name = "EXPRESSION")]

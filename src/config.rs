@@ -7,6 +7,9 @@ use std::time::Duration;
 use crate::capture::filter::{self, FileFilter, FilterError};
 use crate::capture::live::LiveOptions;
 use crate::cli::{Cli, ReportFormat};
+use crate::engine::flows::FlowConfig;
+use crate::engine::hosts::HomeNet;
+use crate::engine::EngineConfig;
 use crate::ui::console::printer::Mode;
 
 /// Where packets come from.
@@ -30,6 +33,7 @@ pub struct Config {
     pub stats_interval: Option<Duration>,
     pub report: ReportFormat,
     pub top: usize,
+    pub engine: EngineConfig,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -93,6 +97,28 @@ impl Config {
             (Source::Live(_), secs) if secs > 0 => Some(Duration::from_secs(secs)),
             _ => None,
         };
+        let top = usize::try_from(cli.top).unwrap_or(10);
+        let home = if cli.home_net.is_empty() {
+            let mut nets = HomeNet::default_nets();
+            if let Source::Live(names) = &source {
+                nets.extend(interface_subnets(names));
+            }
+            nets
+        } else {
+            cli.home_net.clone()
+        };
+        let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let engine = EngineConfig {
+            flows: FlowConfig {
+                idle: Duration::from_secs(cli.idle_timeout),
+                tcp_closed: Duration::from_secs(cli.tcp_closed_timeout),
+                active: Duration::from_secs(cli.active_timeout),
+                max_flows: to_usize(cli.max_flows),
+            },
+            max_hosts: to_usize(cli.max_hosts),
+            home: HomeNet::new(home),
+            top,
+        };
         Ok(Config {
             source,
             filter,
@@ -104,7 +130,8 @@ impl Config {
             color_stderr: cli.color.enabled_for(&std::io::stderr()),
             stats_interval,
             report: cli.report,
-            top: usize::try_from(cli.top).unwrap_or(10),
+            top,
+            engine,
         })
     }
 }
@@ -112,4 +139,22 @@ impl Config {
 /// Whether the interactive set-up may ask questions: only with a person at a terminal.
 pub fn can_prompt() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The subnets of the capture interfaces (an address with its netmask), which count as local.
+fn interface_subnets(names: &[String]) -> Vec<ipnet::IpNet> {
+    let Ok(devices) = crate::capture::interfaces::list() else {
+        return Vec::new();
+    };
+    devices
+        .iter()
+        .filter(|d| names.iter().any(|n| n == &d.name || n == "any"))
+        .flat_map(|d| d.addresses.iter())
+        .filter_map(|a| {
+            let mask = a.netmask?;
+            ipnet::IpNet::with_netmask(a.addr, mask)
+                .ok()
+                .map(|n| n.trunc())
+        })
+        .collect()
 }

@@ -1,15 +1,15 @@
 //! The per-frame path shared by files and live capture: filter (files only; live filters run in
-//! the kernel), decode, count, print, and stop at `-c`.
+//! the kernel), decode, account in the engine, print, and stop at `-c`.
 
 use std::io;
 
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
-use crate::engine::stats::Stats;
+use crate::engine::Engine;
 use crate::ui::console::printer::Printer;
 
 pub struct Pipeline {
-    pub stats: Stats,
+    pub engine: Engine,
     printer: Option<Printer>,
     filter: Option<FileFilter>,
     limit: Option<u64>,
@@ -21,13 +21,13 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(
-        stats: Stats,
+        engine: Engine,
         printer: Option<Printer>,
         filter: Option<FileFilter>,
         limit: Option<u64>,
     ) -> Self {
         Pipeline {
-            stats,
+            engine,
             printer,
             filter,
             limit,
@@ -51,7 +51,7 @@ impl Pipeline {
             }
         }
         let packet = wire::decode(frame.link, frame.data);
-        self.stats.add(frame, &packet);
+        self.engine.process(frame, &packet);
         if let Some(printer) = &mut self.printer {
             printer.print(frame, &packet)?;
         }

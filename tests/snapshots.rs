@@ -2,7 +2,7 @@
 //! real captures. Output is deterministic because time comes from the packets (printed in UTC).
 //! Numbers are judged against tshark elsewhere; these catch unintended changes of the text.
 
-use crate::util::{corpus_file, run};
+use crate::util::{corpus_dir, corpus_file, netlens, run, run_cmd};
 
 fn log(file: &str, extra: &[&str]) -> String {
     let path = corpus_file(file);
@@ -57,8 +57,14 @@ fn minimal_log() {
 
 #[test]
 fn text_report() {
-    let path = corpus_file("ipv4_tcp_http_xml.pcap");
-    let out = run(&["-r", path.to_str().unwrap(), "-q", "--color", "never"]);
+    // Run from the corpus folder so the report names the file, not this checkout's path.
+    let out = run_cmd(netlens().current_dir(corpus_dir()).args([
+        "-r",
+        "ipv4_tcp_http_xml.pcap",
+        "-q",
+        "--color",
+        "never",
+    ]));
     assert!(out.status.success());
     insta::assert_snapshot!(
         "report__ipv4_tcp_http_xml",

@@ -8,6 +8,7 @@ mod util;
 
 mod cli_errors;
 mod corpus;
+mod engine_vs_tshark;
 mod interactive;
 mod live;
 mod snapshots;

@@ -1,4 +1,208 @@
-//! The engine: what netlens knows about the traffic. For now the counters of the final report;
-//! flows, hosts and time series build on it.
+//! The engine: everything netlens knows about the traffic. Decoded packets go in; counters,
+//! flows, hosts, time series and finished flow records come out.
+//!
+//! Packet time drives everything here — expiry, rates, series — never the wall clock, so a file
+//! gives the same numbers on every run and live capture shares the same code. Expiry runs when
+//! packet time enters a new second, which makes it independent of how packets are batched.
 
+pub mod flow;
+pub mod flows;
+pub mod hosts;
+pub mod lru;
+pub mod series;
 pub mod stats;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use wire::Packet;
+
+use self::flow::FlowRecord;
+use self::flows::{FlowConfig, FlowTable};
+use self::hosts::{HomeNet, Hosts};
+use self::series::Series;
+use self::stats::Stats;
+use crate::capture::Frame;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub flows: FlowConfig,
+    pub max_hosts: usize,
+    pub home: HomeNet,
+    /// How many of the largest flow records to keep for the report.
+    pub top: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            flows: FlowConfig::default(),
+            max_hosts: 1_000_000,
+            home: HomeNet::new(HomeNet::default_nets()),
+            top: 10,
+        }
+    }
+}
+
+pub struct Engine {
+    pub stats: Stats,
+    pub flows: FlowTable,
+    pub hosts: Hosts,
+    pub series: Series,
+    /// Records ended since the last [`Engine::take_records`] (only kept when an output takes
+    /// them; otherwise dropped once counted, so memory stays bounded).
+    records: Vec<FlowRecord>,
+    /// How many of `records` have been counted.
+    noted: usize,
+    keep_records: bool,
+    /// The largest records so far, by bytes (bounded by `top`): a min-heap, so the smallest
+    /// kept record is the one to drop.
+    top_records: BinaryHeap<Reverse<Ranked>>,
+    top: usize,
+    /// Flow records emitted in total.
+    pub records_total: u64,
+    /// The packet-time second at which expiry last ran.
+    tick: Option<i64>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            stats: Stats::new(config.flows.max_flows.max(config.max_hosts)),
+            flows: FlowTable::new(config.flows),
+            hosts: Hosts::new(config.home, config.max_hosts),
+            series: Series::default(),
+            records: Vec::new(),
+            noted: 0,
+            keep_records: false,
+            top_records: BinaryHeap::new(),
+            top: config.top.max(1),
+            records_total: 0,
+            tick: None,
+        }
+    }
+
+    /// Accounts one decoded frame.
+    pub fn process(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
+        let ts = frame.ts;
+        let bytes = u64::from(frame.orig_len);
+        self.advance(ts);
+        let new_peers = self.stats.add(frame, packet);
+        let mut new_flow = false;
+        if let Some(ip) = packet.ip() {
+            self.hosts.observe(packet, ts, bytes);
+            if new_peers {
+                self.hosts.new_peers(ip.src, ip.dst, ts);
+            }
+            if let Some(obs) = self
+                .flows
+                .observe(packet, ts, bytes, frame.iface, &mut self.records)
+            {
+                if obs.new_flow {
+                    new_flow = true;
+                    let (client, server) = if obs.from_initiator {
+                        (ip.src, ip.dst)
+                    } else {
+                        (ip.dst, ip.src)
+                    };
+                    self.hosts.new_flow(client, server, ts);
+                }
+            }
+        }
+        self.series.add(ts, bytes, packet.l4_class(), new_flow);
+        if self.records.len() > self.noted {
+            self.note_records();
+        }
+    }
+
+    /// Runs expiry when packet time enters a new second.
+    fn advance(&mut self, ts: Timestamp) {
+        let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+        if self.tick.is_some_and(|t| sec <= t) {
+            return;
+        }
+        self.tick = Some(sec);
+        self.flows.expire(ts, &mut self.records);
+    }
+
+    /// Ends every open flow (end of file, Ctrl-C): each becomes a record, nothing is lost.
+    pub fn finish(&mut self) {
+        self.flows.flush(&mut self.records);
+        self.note_records();
+    }
+
+    fn note_records(&mut self) {
+        for r in self.records.get(self.noted..).unwrap_or(&[]) {
+            self.records_total += 1;
+            let rank = Ranked::rank_of(r);
+            let smallest = self.top_records.peek().map(|Reverse(t)| t.rank);
+            if self.top_records.len() < self.top || smallest.is_some_and(|s| rank > s) {
+                self.top_records.push(Reverse(Ranked {
+                    rank,
+                    record: r.clone(),
+                }));
+                if self.top_records.len() > self.top {
+                    self.top_records.pop();
+                }
+            }
+        }
+        self.noted = self.records.len();
+        if !self.keep_records {
+            self.records.clear();
+            self.noted = 0;
+        }
+    }
+
+    /// Keep ended records for [`Engine::take_records`] (an output will store or export them).
+    pub fn keep_records(&mut self) {
+        self.keep_records = true;
+    }
+
+    /// Records ended since the last call, for outputs that store or export them.
+    pub fn take_records(&mut self) -> Vec<FlowRecord> {
+        self.noted = 0;
+        std::mem::take(&mut self.records)
+    }
+
+    /// The largest flow records, biggest first.
+    pub fn top_records(&self) -> Vec<&FlowRecord> {
+        let mut v: Vec<&Ranked> = self.top_records.iter().map(|Reverse(r)| r).collect();
+        v.sort_by_key(|r| Reverse(r.rank));
+        v.into_iter().map(|r| &r.record).collect()
+    }
+}
+
+/// A record with its place in the top list: more bytes first, then earlier start, then key, so
+/// the list is the same on every run.
+#[derive(Debug)]
+struct Ranked {
+    rank: (u64, Reverse<Timestamp>, Reverse<flow::FlowKey>),
+    record: FlowRecord,
+}
+
+impl Ranked {
+    fn rank_of(r: &FlowRecord) -> (u64, Reverse<Timestamp>, Reverse<flow::FlowKey>) {
+        (r.total().bytes, Reverse(r.start), Reverse(r.key))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank.cmp(&other.rank)
+    }
+}

@@ -1,4 +1,5 @@
-//! Traffic counters: totals, protocol mix, applications, hosts, ports and IP pairs.
+//! Traffic counters: totals, protocol mix, applications, ports and IP pairs. (Per-host
+//! counters live in [`super::hosts`].)
 //!
 //! Every frame is counted once in `packets`/`bytes` (original length, as tshark's `frame.len`),
 //! once by its outermost network layer and, for IP, once by the transport directly inside it —
@@ -31,24 +32,6 @@ impl Counter {
     fn add(&mut self, bytes: u64) {
         self.packets += 1;
         self.bytes = self.bytes.saturating_add(bytes);
-    }
-}
-
-/// What one host sent and received.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct HostCounters {
-    pub packets_out: u64,
-    pub bytes_out: u64,
-    pub packets_in: u64,
-    pub bytes_in: u64,
-}
-
-impl HostCounters {
-    pub fn packets(&self) -> u64 {
-        self.packets_out + self.packets_in
-    }
-    pub fn bytes(&self) -> u64 {
-        self.bytes_out.saturating_add(self.bytes_in)
     }
 }
 
@@ -99,7 +82,6 @@ pub struct Stats {
     pub l3: [Counter; 4],
     pub l4: [Counter; 5],
     pub apps: [Counter; 5],
-    pub hosts: HashMap<IpAddr, HostCounters>,
     pub ports: HashMap<ServicePort, Counter>,
     pub pairs: HashMap<(IpAddr, IpAddr), Counter>,
     /// Frames whose headers stopped early because the capture cut them (snaplen, damage).
@@ -110,8 +92,7 @@ pub struct Stats {
     pub fragments: u64,
     /// Frames per link type, by name.
     pub links: HashMap<LinkType, u64>,
-    /// Keys not tracked because a table was full.
-    pub host_overflow: u64,
+    /// Pair updates not tracked because the table was full.
     pub pair_overflow: u64,
     max_keys: usize,
 }
@@ -125,21 +106,20 @@ impl Stats {
             l3: Default::default(),
             l4: Default::default(),
             apps: Default::default(),
-            hosts: HashMap::new(),
             ports: HashMap::new(),
             pairs: HashMap::new(),
             truncated: 0,
             malformed: 0,
             fragments: 0,
             links: HashMap::new(),
-            host_overflow: 0,
             pair_overflow: 0,
             max_keys: max_keys.max(1),
         }
     }
 
-    /// Counts one decoded frame.
-    pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
+    /// Counts one decoded frame. Returns true when its two addresses talk for the first time
+    /// (in either direction), so the engine can count peers.
+    pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) -> bool {
         let bytes = u64::from(frame.orig_len);
         self.total.add(bytes);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
@@ -165,17 +145,19 @@ impl Stats {
             None => {}
         }
 
-        let Some(ip) = packet.ip() else { return };
+        let Some(ip) = packet.ip() else {
+            return false;
+        };
         if ip.fragment != wire::packet::Fragment::Whole {
             self.fragments += 1;
         }
-        self.count_host(ip.src, bytes, true);
-        self.count_host(ip.dst, bytes, false);
         let limit = self.max_keys;
         let pairs_len = self.pairs.len();
+        let mut new_peers = false;
         match self.pairs.get_mut(&(ip.src, ip.dst)) {
             Some(c) => c.add(bytes),
             None if pairs_len < limit => {
+                new_peers = !self.pairs.contains_key(&(ip.dst, ip.src));
                 let mut c = Counter::default();
                 c.add(bytes);
                 self.pairs.insert((ip.src, ip.dst), c);
@@ -193,25 +175,7 @@ impl Stats {
                 .or_default()
                 .add(bytes);
         }
-    }
-
-    fn count_host(&mut self, addr: IpAddr, bytes: u64, sent: bool) {
-        let len = self.hosts.len();
-        let host = match self.hosts.get_mut(&addr) {
-            Some(h) => h,
-            None if len < self.max_keys => self.hosts.entry(addr).or_default(),
-            None => {
-                self.host_overflow += 1;
-                return;
-            }
-        };
-        if sent {
-            host.packets_out += 1;
-            host.bytes_out = host.bytes_out.saturating_add(bytes);
-        } else {
-            host.packets_in += 1;
-            host.bytes_in = host.bytes_in.saturating_add(bytes);
-        }
+        new_peers
     }
 
     /// Seconds between the first and last packet.
@@ -220,13 +184,6 @@ impl Stats {
             (Some(a), Some(b)) => b.secs_since(a),
             _ => 0.0,
         }
-    }
-
-    /// The `n` hosts with the most packets (ties by bytes, then address, so output is stable).
-    pub fn top_hosts(&self, n: usize) -> Vec<(IpAddr, HostCounters)> {
-        top_by(self.hosts.iter().map(|(k, v)| (*k, *v)), n, |(ip, h)| {
-            (h.packets(), h.bytes(), *ip)
-        })
     }
 
     pub fn top_ports(&self, n: usize) -> Vec<(ServicePort, Counter)> {
@@ -243,7 +200,7 @@ impl Stats {
 }
 
 /// The `n` largest items by `key` (descending counts, ascending identity on ties).
-fn top_by<T, K: TieBreak>(
+pub fn top_by<T, K: TieBreak>(
     items: impl Iterator<Item = T>,
     n: usize,
     key: impl Fn(&T) -> K,

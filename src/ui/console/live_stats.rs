@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::report::{human_bytes, human_rate, Drops};
 use super::style::{Painted, Palette};
-use crate::engine::stats::{Stats, L4_NAMES};
+use crate::engine::stats::L4_NAMES;
+use crate::engine::Engine;
 
 /// Remembers the totals at the previous tick to compute interval rates.
 pub struct LiveStats {
@@ -34,7 +35,8 @@ impl LiveStats {
     }
 
     /// The line, if one is due now.
-    pub fn tick(&mut self, stats: &Stats, drops: Drops, p: &Palette) -> Option<String> {
+    pub fn tick(&mut self, engine: &Engine, drops: Drops, p: &Palette) -> Option<String> {
+        let stats = &engine.stats;
         let elapsed = self.last_tick.elapsed();
         if elapsed < self.interval {
             return None;
@@ -72,13 +74,14 @@ impl LiveStats {
                 line.push_str(&format!(" {name} {:.0}%", *n as f64 * 100.0 / total as f64));
             }
         }
-        let top = stats.top_hosts(3);
+        let top = engine.hosts.top(3);
         if !top.is_empty() {
             line.push_str(" | top");
             for (ip, h) in top {
                 line.push_str(&format!(" {ip} ({})", h.packets()));
             }
         }
+        line.push_str(&format!(" | flows {}", engine.flows.active()));
         let lost = drops.kernel + drops.interface + drops.internal;
         if lost > 0 {
             line.push_str(&format!(

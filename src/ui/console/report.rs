@@ -8,7 +8,11 @@ use serde_json::{json, Map, Value};
 use wire::services::{self, L4};
 
 use super::style::{Painted, Palette};
-use crate::engine::stats::{Stats, APP_NAMES, L3_NAMES, L4_NAMES};
+use crate::engine::flow::FlowRecord;
+use crate::engine::flows::FlowTable;
+use crate::engine::hosts::format_mac;
+use crate::engine::stats::{APP_NAMES, L3_NAMES, L4_NAMES};
+use crate::engine::Engine;
 
 /// Packets netlens could not see, by where they were lost.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -47,7 +51,8 @@ fn rate(count: u64, secs: f64) -> f64 {
 }
 
 /// The report as one JSON document (see README, "JSON report").
-pub fn json(stats: &Stats, info: &RunInfo) -> Value {
+pub fn json(engine: &Engine, info: &RunInfo) -> Value {
+    let stats = &engine.stats;
     let duration = stats.duration_secs();
     let mut protocols = Map::new();
     let mut protocol_bytes = Map::new();
@@ -64,8 +69,9 @@ pub fn json(stats: &Stats, info: &RunInfo) -> Value {
         .zip(&stats.apps)
         .map(|(n, c)| ((*n).to_string(), c.packets.into()))
         .collect();
-    let top_ips: Vec<Value> = stats
-        .top_hosts(info.top)
+    let top_ips: Vec<Value> = engine
+        .hosts
+        .top(info.top)
         .into_iter()
         .map(|(ip, h)| json!({"ip": ip.to_string(), "packets": h.packets(), "bytes": h.bytes()}))
         .collect();
@@ -89,12 +95,30 @@ pub fn json(stats: &Stats, info: &RunInfo) -> Value {
             json!({"src": src.to_string(), "dst": dst.to_string(), "packets": c.packets, "bytes": c.bytes})
         })
         .collect();
-    let mut hosts: Vec<_> = stats.hosts.iter().collect();
+    let mut hosts: Vec<_> = engine.hosts.iter().collect();
     hosts.sort_by_key(|(ip, _)| **ip);
     let hosts: Map<String, Value> = hosts
         .into_iter()
-        .map(|(ip, h)| (ip.to_string(), json!(h)))
+        .map(|(ip, h)| {
+            let mut v = json!(h);
+            v["first_ts"] = h.first_ts.as_secs_f64().into();
+            v["last_ts"] = h.last_ts.as_secs_f64().into();
+            v["macs"] = h.macs.iter().map(format_mac).collect::<Vec<_>>().into();
+            v["names"] = engine
+                .hosts
+                .names(ip)
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .into();
+            (ip.to_string(), v)
+        })
         .collect();
+    let top_flows: Vec<Value> = engine.top_records().into_iter().map(flow_json).collect();
+    let series = json!({
+        "per_second": engine.series.per_second.points().collect::<Vec<_>>(),
+        "per_minute": engine.series.per_minute.points().collect::<Vec<_>>(),
+    });
     let mut links: Vec<(&'static str, u64)> =
         stats.links.iter().map(|(l, n)| (l.name(), *n)).collect();
     links.sort();
@@ -129,7 +153,46 @@ pub fn json(stats: &Stats, info: &RunInfo) -> Value {
         "fragments": stats.fragments,
         "link_types": links.into_iter().map(|(n, c)| (n.to_string(), Value::from(c))).collect::<Map<_, _>>(),
         "unsupported_link_types": unsupported,
-        "untracked": {"hosts": stats.host_overflow, "connections": stats.pair_overflow},
+        "untracked": {"connections": stats.pair_overflow},
+        "flows": {
+            "total": engine.flows.counts.total,
+            "active": engine.flows.active(),
+            "expired": engine.flows.counts.expired,
+            "evicted": engine.flows.counts.evicted,
+            "active_timeout_slices": engine.flows.counts.active_slices,
+            "records": engine.records_total,
+            "bytes_per_flow": FlowTable::bytes_per_flow(),
+        },
+        "top_flows": top_flows,
+        "hosts_evicted": engine.hosts.counts.evicted,
+        "series": series,
+    })
+}
+
+/// One flow record as JSON: client (the initiator) and server, per-direction counters.
+pub fn flow_json(r: &FlowRecord) -> Value {
+    let (client, server) = r.client_server();
+    let (up, down) = r.client_server_counters();
+    json!({
+        "proto": r.key.proto,
+        "vlan": r.key.vlan,
+        "client": client.addr.to_string(),
+        "client_port": client.port,
+        "server": server.addr.to_string(),
+        "server_port": server.port,
+        "packets": r.total().packets,
+        "bytes": r.total().bytes,
+        "client_packets": up.packets,
+        "client_bytes": up.bytes,
+        "server_packets": down.packets,
+        "server_bytes": down.bytes,
+        "start": r.start.as_secs_f64(),
+        "end": r.end.as_secs_f64(),
+        "tcp_state": r.tcp,
+        "retransmissions": r.retransmissions,
+        "app": r.app.name(),
+        "name": r.name.as_deref(),
+        "end_reason": r.reason,
     })
 }
 
@@ -163,6 +226,13 @@ pub fn human_rate(per_sec: f64, unit: &str) -> String {
     format!("{v:.1} {prefix}{unit}")
 }
 
+fn endpoint_text(addr: std::net::IpAddr, port: u16) -> String {
+    match addr {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -172,7 +242,8 @@ fn pct(part: u64, whole: u64) -> f64 {
 }
 
 /// The report as text.
-pub fn text(stats: &Stats, info: &RunInfo, p: &Palette) -> String {
+pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
+    let stats = &engine.stats;
     let mut s = String::new();
     let d = stats.duration_secs();
     let total = stats.total.packets;
@@ -226,23 +297,34 @@ pub fn text(stats: &Stats, info: &RunInfo, p: &Palette) -> String {
         );
     }
 
-    let hosts = stats.top_hosts(info.top);
+    let hosts = engine.hosts.top(info.top);
     if !hosts.is_empty() {
         let _ = writeln!(s, "\n{}", Painted(p.heading, &"Top IP addresses"));
         let _ = writeln!(
             s,
-            "  {:<39} {:>10} {:>12} {:>12} {:>12}",
+            "  {:<39} {:>10} {:>12} {:>12} {:>12}  name",
             "address", "packets", "bytes", "bytes out", "bytes in"
         );
         for (ip, h) in hosts {
+            let names = engine.hosts.names(&ip);
+            let mut label = String::new();
+            if h.local {
+                label.push_str("(local)");
+            }
+            if let Some(n) = names.first() {
+                if !label.is_empty() {
+                    label.push(' ');
+                }
+                label.push_str(&super::style::Untrusted(n).to_string());
+            }
             let _ = writeln!(
                 s,
-                "  {:<39} {:>10} {:>12} {:>12} {:>12}",
+                "  {:<39} {:>10} {:>12} {:>12} {:>12}  {label}",
                 ip.to_string(),
                 h.packets(),
                 human_bytes(h.bytes()),
                 human_bytes(h.bytes_out),
-                human_bytes(h.bytes_in)
+                human_bytes(h.bytes_in),
             );
         }
     }
@@ -276,11 +358,41 @@ pub fn text(stats: &Stats, info: &RunInfo, p: &Palette) -> String {
             );
         }
     }
-    if stats.host_overflow + stats.pair_overflow > 0 {
+    let flows = engine.top_records();
+    if !flows.is_empty() {
+        let _ = writeln!(s, "\n{}", Painted(p.heading, &"Top flows"));
+        for r in flows {
+            let (c, sv) = r.client_server();
+            let _ = writeln!(
+                s,
+                "  {:<5} {} → {} {:>10} pkts {:>12}  {}{}",
+                super::fragments::ip_proto_name(r.key.proto),
+                endpoint_text(c.addr, c.port),
+                endpoint_text(sv.addr, sv.port),
+                r.total().packets,
+                human_bytes(r.total().bytes),
+                r.app.name(),
+                r.name
+                    .as_deref()
+                    .map(|n| format!(" {}", super::style::Untrusted(n)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let fc = engine.flows.counts;
+    let _ = writeln!(
+        s,
+        "\n  flows       {} total, {} active at end, {} expired, {} evicted",
+        fc.total,
+        engine.flows.active(),
+        fc.expired,
+        fc.evicted
+    );
+    if stats.pair_overflow + engine.hosts.counts.evicted > 0 {
         let _ = writeln!(
             s,
-            "\n  note: tables full; {} host and {} pair updates not tracked",
-            stats.host_overflow, stats.pair_overflow
+            "  note: tables full; {} hosts evicted, {} pair updates not tracked",
+            engine.hosts.counts.evicted, stats.pair_overflow
         );
     }
     s

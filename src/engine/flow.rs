@@ -1,0 +1,417 @@
+//! One flow: both directions of a (VLAN, protocol, address pair, port pair) conversation, with
+//! per-direction counters, TCP state, the application label and the finished-flow record.
+//!
+//! The key is canonical (the smaller endpoint first) so both directions find the same entry;
+//! counters are indexed by direction relative to that order. ICMP echo uses the identifier as
+//! the "port" of both ends, as flow exporters do, so each ping session is its own flow.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use wire::packet::{App, Icmp, TcpFlags, Transport};
+use wire::services::{self, L4};
+use wire::Packet;
+
+use super::stats::Counter;
+use crate::capture::IfaceId;
+use crate::time::Timestamp;
+
+/// One end of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+/// Canonical flow key: `lo` sorts before `hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// 802.1Q VLAN id, 0 when untagged.
+    pub vlan: u16,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...).
+    pub proto: u8,
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+}
+
+/// Direction of a packet relative to the key: from `lo` to `hi`, or back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dir {
+    LoToHi,
+    HiToLo,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::LoToHi => 0,
+            Dir::HiToLo => 1,
+        }
+    }
+
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::LoToHi => Dir::HiToLo,
+            Dir::HiToLo => Dir::LoToHi,
+        }
+    }
+}
+
+impl FlowKey {
+    /// The key and direction of `packet`, for IP packets. `ports` overrides the packet's own
+    /// ports (later fragments borrow the ports of their first fragment).
+    pub fn of(packet: &Packet<'_>, ports: Option<(u16, u16)>) -> Option<(FlowKey, Dir)> {
+        let ip = packet.ip()?;
+        let echo_id = match packet.transport {
+            Transport::Icmp(Icmp {
+                echo: Some((id, _)),
+                ..
+            })
+            | Transport::Icmpv6(Icmp {
+                echo: Some((id, _)),
+                ..
+            }) => (id, id),
+            _ => (0, 0),
+        };
+        let (sp, dp) = ports.or(packet.ports()).unwrap_or(echo_id);
+        let src = Endpoint {
+            addr: ip.src,
+            port: sp,
+        };
+        let dst = Endpoint {
+            addr: ip.dst,
+            port: dp,
+        };
+        let (lo, hi, dir) = if src <= dst {
+            (src, dst, Dir::LoToHi)
+        } else {
+            (dst, src, Dir::HiToLo)
+        };
+        let key = FlowKey {
+            vlan: packet.vlan.unwrap_or(0),
+            proto: ip.protocol,
+            lo,
+            hi,
+        };
+        Some((key, dir))
+    }
+
+    /// The endpoint that sends in direction `dir`.
+    pub fn sender(&self, dir: Dir) -> Endpoint {
+        match dir {
+            Dir::LoToHi => self.lo,
+            Dir::HiToLo => self.hi,
+        }
+    }
+
+    /// A direction-symmetric hash, so both directions of a flow land in the same shard.
+    pub fn shard_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// TCP connection state as a monitor can see it (RFC 9293 §3.3.2, simplified to what both
+/// directions' flags reveal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpState {
+    /// Not TCP, or no handshake seen (the capture started mid-connection).
+    #[default]
+    None,
+    SynSent,
+    SynReceived,
+    Established,
+    /// One side sent FIN.
+    Closing,
+    /// Both sides sent FIN.
+    Closed,
+    /// A RST ended it.
+    Reset,
+}
+
+impl TcpState {
+    pub fn is_finished(self) -> bool {
+        matches!(self, TcpState::Closed | TcpState::Reset)
+    }
+}
+
+/// What the flow carries, from the port and refined by what the packets said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppLabel {
+    #[default]
+    Unknown,
+    /// Only the port says so.
+    Service(&'static str),
+    /// The payload said so.
+    Dns,
+    Http,
+    Tls,
+    Quic,
+    Ssh,
+    Ftp,
+}
+
+impl AppLabel {
+    pub fn name(self) -> &'static str {
+        match self {
+            AppLabel::Unknown => "unknown",
+            AppLabel::Service(s) => s,
+            AppLabel::Dns => "DNS",
+            AppLabel::Http => "HTTP",
+            AppLabel::Tls => "TLS",
+            AppLabel::Quic => "QUIC",
+            AppLabel::Ssh => "SSH",
+            AppLabel::Ftp => "FTP",
+        }
+    }
+
+    /// Payload evidence beats the port; the first payload evidence stays.
+    fn refine(&mut self, app: &App<'_>) {
+        let seen = match app {
+            App::Dns(_) => AppLabel::Dns,
+            App::Http(_) => AppLabel::Http,
+            App::Tls(_) => AppLabel::Tls,
+            App::Ftp(_) | App::FtpReply(..) => AppLabel::Ftp,
+            App::Ssh(_) => AppLabel::Ssh,
+            App::None => return,
+        };
+        if matches!(self, AppLabel::Unknown | AppLabel::Service(_)) {
+            *self = seen;
+        }
+    }
+}
+
+/// Why a flow record was emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// No packet for the idle timeout.
+    Idle,
+    /// TCP closed (FIN both ways or RST) and quiet for the closed timeout.
+    TcpClosed,
+    /// Still running after the active timeout: this record covers a slice of it.
+    Active,
+    /// The flow table was full and this was the idlest flow.
+    Evicted,
+    /// The run ended with the flow still open.
+    Shutdown,
+}
+
+/// Per-flow state in the flow table. The key lives in the table.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    /// Start of the current record (differs from `first_ts` after an active timeout).
+    pub record_start: Timestamp,
+    /// Direction of the first packet, or the SYN's direction.
+    pub initiator: Dir,
+    /// Counters by direction: `[lo→hi, hi→lo]`.
+    pub counters: [Counter; 2],
+    pub tcp: TcpState,
+    /// Union of TCP flags seen, per direction.
+    pub flags: [u8; 2],
+    /// Highest sequence number end seen per direction (for retransmission counting).
+    seq_end: [Option<u32>; 2],
+    pub retransmissions: u32,
+    pub app: AppLabel,
+    /// A name the flow revealed: TLS SNI, HTTP Host, DNS question.
+    pub name: Option<Box<str>>,
+    pub iface: IfaceId,
+}
+
+impl Flow {
+    pub fn new(
+        key: &FlowKey,
+        packet: &Packet<'_>,
+        dir: Dir,
+        ts: Timestamp,
+        iface: IfaceId,
+    ) -> Self {
+        let service = match key.proto {
+            6 | 17 => {
+                let l4 = if key.proto == 6 { L4::Tcp } else { L4::Udp };
+                let (sp, dp) = match dir {
+                    Dir::LoToHi => (key.lo.port, key.hi.port),
+                    Dir::HiToLo => (key.hi.port, key.lo.port),
+                };
+                services::service_side(sp, dp, l4)
+                    .1
+                    .map_or(AppLabel::Unknown, AppLabel::Service)
+            }
+            _ => AppLabel::Unknown,
+        };
+        // A SYN-ACK as the first packet means the other side initiated.
+        let initiator = match packet.transport {
+            Transport::Tcp(t) if t.flags.has(TcpFlags::SYN) && t.flags.has(TcpFlags::ACK) => {
+                dir.reverse()
+            }
+            _ => dir,
+        };
+        Flow {
+            first_ts: ts,
+            last_ts: ts,
+            record_start: ts,
+            initiator,
+            counters: [Counter::default(); 2],
+            tcp: TcpState::None,
+            flags: [0; 2],
+            seq_end: [None; 2],
+            retransmissions: 0,
+            app: service,
+            name: None,
+            iface,
+        }
+    }
+
+    /// Accounts one packet of `bytes` wire bytes in direction `dir`.
+    pub fn update(&mut self, packet: &Packet<'_>, dir: Dir, ts: Timestamp, bytes: u64) {
+        self.last_ts = self.last_ts.max(ts);
+        if let Some(c) = self.counters.get_mut(dir.index()) {
+            c.packets += 1;
+            c.bytes = c.bytes.saturating_add(bytes);
+        }
+        if let Transport::Tcp(t) = packet.transport {
+            self.track_tcp(t.flags, t.seq, packet.payload.len(), dir);
+        }
+        self.app.refine(&packet.app);
+        if self.name.is_none() {
+            self.name = flow_name(&packet.app);
+        }
+    }
+
+    fn track_tcp(&mut self, flags: TcpFlags, seq: u32, len: usize, dir: Dir) {
+        let i = dir.index();
+        if let Some(f) = self.flags.get_mut(i) {
+            *f |= flags.0;
+        }
+        let syn = flags.has(TcpFlags::SYN);
+        let ack = flags.has(TcpFlags::ACK);
+        self.tcp = if flags.has(TcpFlags::RST) {
+            TcpState::Reset
+        } else if syn && !ack {
+            if dir == self.initiator || self.tcp == TcpState::None {
+                self.initiator = dir;
+                TcpState::SynSent
+            } else {
+                self.tcp
+            }
+        } else if syn && ack {
+            TcpState::SynReceived
+        } else {
+            let fin_lo = self.flags[0] & TcpFlags::FIN != 0;
+            let fin_hi = self.flags[1] & TcpFlags::FIN != 0;
+            match (fin_lo, fin_hi, self.tcp) {
+                (true, true, _) => TcpState::Closed,
+                (true, false, _) | (false, true, _) => TcpState::Closing,
+                (false, false, TcpState::SynReceived) if ack => TcpState::Established,
+                (false, false, s) => s,
+            }
+        };
+        // A segment carrying data that ends at or before what this side already sent is a
+        // retransmission (sequence arithmetic is modulo 2^32: RFC 9293 §3.4).
+        let seg_len = len as u32 + u32::from(syn) + u32::from(flags.has(TcpFlags::FIN));
+        if seg_len == 0 {
+            return;
+        }
+        let end = seq.wrapping_add(seg_len);
+        if let Some(slot) = self.seq_end.get_mut(i) {
+            match *slot {
+                Some(prev) if (end.wrapping_sub(prev) as i32) <= 0 && len > 0 => {
+                    self.retransmissions += 1;
+                }
+                Some(prev) if (end.wrapping_sub(prev) as i32) > 0 => *slot = Some(end),
+                Some(_) => {}
+                None => *slot = Some(end),
+            }
+        }
+    }
+
+    /// Starts a new record after an active timeout: counters restart, state stays.
+    pub fn restart_record(&mut self, ts: Timestamp) {
+        self.record_start = ts;
+        self.counters = [Counter::default(); 2];
+        self.retransmissions = 0;
+    }
+
+    pub fn total(&self) -> Counter {
+        Counter {
+            packets: self.counters[0].packets + self.counters[1].packets,
+            bytes: self.counters[0]
+                .bytes
+                .saturating_add(self.counters[1].bytes),
+        }
+    }
+
+    pub fn record(&self, key: &FlowKey, reason: EndReason) -> FlowRecord {
+        FlowRecord {
+            key: *key,
+            start: self.record_start,
+            end: self.last_ts,
+            initiator: self.initiator,
+            counters: self.counters,
+            tcp: self.tcp,
+            flags: self.flags,
+            retransmissions: self.retransmissions,
+            app: self.app,
+            name: self.name.clone(),
+            iface: self.iface,
+            reason,
+        }
+    }
+}
+
+/// Names worth keeping from a payload: the TLS server name, the HTTP host, the DNS question.
+fn flow_name(app: &App<'_>) -> Option<Box<str>> {
+    match app {
+        App::Tls(t) => t.sni.map(Box::from),
+        App::Http(wire::http::HttpSummary::Request { host: Some(h), .. }) => Some(Box::from(*h)),
+        App::Dns(d) => d.question.map(|(n, _)| n.to_string().into_boxed_str()),
+        _ => None,
+    }
+}
+
+/// A finished (or sliced, or flushed) flow: what outputs store and export.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub key: FlowKey,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub initiator: Dir,
+    pub counters: [Counter; 2],
+    pub tcp: TcpState,
+    pub flags: [u8; 2],
+    pub retransmissions: u32,
+    pub app: AppLabel,
+    pub name: Option<Box<str>>,
+    pub iface: IfaceId,
+    pub reason: EndReason,
+}
+
+impl FlowRecord {
+    pub fn total(&self) -> Counter {
+        Counter {
+            packets: self.counters[0].packets + self.counters[1].packets,
+            bytes: self.counters[0]
+                .bytes
+                .saturating_add(self.counters[1].bytes),
+        }
+    }
+
+    /// (client, server): the initiator first.
+    pub fn client_server(&self) -> (Endpoint, Endpoint) {
+        let c = self.key.sender(self.initiator);
+        let s = self.key.sender(self.initiator.reverse());
+        (c, s)
+    }
+
+    /// Counters as (client→server, server→client).
+    pub fn client_server_counters(&self) -> (Counter, Counter) {
+        let i = self.initiator.index();
+        (self.counters[i], self.counters[1 - i])
+    }
+}

@@ -1,0 +1,216 @@
+//! The flow table: finds each packet's flow, expires flows by packet time as flow exporters do
+//! (idle, TCP closed, active timeouts), evicts the idlest flow when full, and turns every ended
+//! flow into a [`FlowRecord`].
+//!
+//! Open and finished TCP flows live in two recency-ordered maps, because their timeouts differ
+//! (60 s vs 5 s by default): expiry then only ever looks at the oldest entry of each map, so its
+//! cost is proportional to what expires, not to the table size.
+
+use std::time::Duration;
+
+use wire::packet::Fragment;
+use wire::Packet;
+
+use super::flow::{EndReason, Flow, FlowKey, FlowRecord};
+use super::lru::LruMap;
+use crate::capture::IfaceId;
+use crate::time::Timestamp;
+
+/// Timeouts and bounds of the flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    pub idle: Duration,
+    pub tcp_closed: Duration,
+    pub active: Duration,
+    pub max_flows: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle: Duration::from_secs(60),
+            tcp_closed: Duration::from_secs(5),
+            active: Duration::from_secs(30 * 60),
+            max_flows: 1_000_000,
+        }
+    }
+}
+
+/// Fragment reassembly is not needed to count: later fragments only need the ports of their
+/// first fragment. Remembered per (source, destination, protocol, IP id), bounded.
+const MAX_FRAGMENT_KEYS: usize = 65_536;
+
+type FragmentKey = (std::net::IpAddr, std::net::IpAddr, u8, u32);
+
+/// What happened to a packet in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// The packet opened a new flow.
+    pub new_flow: bool,
+    /// The key of its flow.
+    pub key: FlowKey,
+    /// The packet's sender initiated the flow.
+    pub from_initiator: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct FlowCounts {
+    /// Flows created.
+    pub total: u64,
+    /// Flows ended by a timeout (idle or TCP closed).
+    pub expired: u64,
+    /// Flows pushed out because the table was full.
+    pub evicted: u64,
+    /// Records cut by the active timeout.
+    pub active_slices: u64,
+}
+
+pub struct FlowTable {
+    config: FlowConfig,
+    open: LruMap<FlowKey, Flow>,
+    finished: LruMap<FlowKey, Flow>,
+    fragments: LruMap<FragmentKey, (u16, u16)>,
+    pub counts: FlowCounts,
+}
+
+impl FlowTable {
+    pub fn new(config: FlowConfig) -> Self {
+        FlowTable {
+            config,
+            open: LruMap::new(),
+            finished: LruMap::new(),
+            fragments: LruMap::new(),
+            counts: FlowCounts::default(),
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.open.len() + self.finished.len()
+    }
+
+    /// Accounts `packet` to its flow; ended flows go to `out`.
+    pub fn observe(
+        &mut self,
+        packet: &Packet<'_>,
+        ts: Timestamp,
+        bytes: u64,
+        iface: IfaceId,
+        out: &mut Vec<FlowRecord>,
+    ) -> Option<Observed> {
+        let ports = self.fragment_ports(packet);
+        let (key, dir) = FlowKey::of(packet, ports)?;
+
+        let mut new_flow = false;
+        let flow = if let Some(f) = self.open.touch(&key) {
+            f
+        } else if let Some(f) = self.finished.touch(&key) {
+            f
+        } else {
+            if self.active() >= self.config.max_flows.max(1) {
+                self.evict_one(out);
+            }
+            new_flow = true;
+            self.counts.total += 1;
+            self.open
+                .insert(key, Flow::new(&key, packet, dir, ts, iface))
+        };
+        // NetFlow-style active timeout: a long flow is reported in slices.
+        if !new_flow && ts.secs_since(flow.record_start) >= self.config.active.as_secs_f64() {
+            out.push(flow.record(&key, EndReason::Active));
+            flow.restart_record(ts);
+            self.counts.active_slices += 1;
+        }
+        let was_finished = flow.tcp.is_finished();
+        flow.update(packet, dir, ts, bytes);
+        let from_initiator = flow.initiator == dir;
+        let now_finished = flow.tcp.is_finished();
+        // Move between the open and finished maps when the TCP state crosses over (a new SYN
+        // on a closed 5-tuple reopens it).
+        if now_finished && !was_finished {
+            if let Some(f) = self.open.remove(&key) {
+                self.finished.insert(key, f);
+            }
+        } else if !now_finished && was_finished {
+            if let Some(f) = self.finished.remove(&key) {
+                self.open.insert(key, f);
+            }
+        }
+        Some(Observed {
+            new_flow,
+            key,
+            from_initiator,
+        })
+    }
+
+    /// Later fragments carry no ports: give them the ports their first fragment had.
+    fn fragment_ports(&mut self, packet: &Packet<'_>) -> Option<(u16, u16)> {
+        let ip = packet.ip()?;
+        let key = (ip.src, ip.dst, ip.protocol, ip.id);
+        match ip.fragment {
+            Fragment::Whole => None,
+            Fragment::First => {
+                let ports = packet.ports()?;
+                if self.fragments.len() >= MAX_FRAGMENT_KEYS {
+                    self.fragments.pop_oldest();
+                }
+                self.fragments.insert(key, ports);
+                None
+            }
+            Fragment::Later => self.fragments.get(&key).copied(),
+        }
+    }
+
+    fn evict_one(&mut self, out: &mut Vec<FlowRecord>) {
+        // Finished TCP flows go first: they are over anyway.
+        let victim = self
+            .finished
+            .pop_oldest()
+            .or_else(|| self.open.pop_oldest());
+        if let Some((key, flow)) = victim {
+            out.push(flow.record(&key, EndReason::Evicted));
+            self.counts.evicted += 1;
+        }
+    }
+
+    /// Ends every flow whose timeout has passed at packet time `now`.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<FlowRecord>) {
+        let idle = self.config.idle.as_secs_f64();
+        let closed = self.config.tcp_closed.as_secs_f64();
+        for (map, timeout, reason) in [
+            (&mut self.open, idle, EndReason::Idle),
+            (&mut self.finished, closed, EndReason::TcpClosed),
+        ] {
+            while let Some((_, flow)) = map.oldest() {
+                if now.secs_since(flow.last_ts) < timeout {
+                    break;
+                }
+                if let Some((key, flow)) = map.pop_oldest() {
+                    out.push(flow.record(&key, reason));
+                    self.counts.expired += 1;
+                }
+            }
+        }
+    }
+
+    /// Ends every flow (shutdown): nothing counted is lost.
+    pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
+        for map in [&mut self.finished, &mut self.open] {
+            for (key, flow) in map.drain() {
+                out.push(flow.record(&key, EndReason::Shutdown));
+            }
+        }
+    }
+
+    /// Active flows, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow)> {
+        self.finished.iter().chain(self.open.iter())
+    }
+
+    /// Memory held per tracked flow: key and state in the slab, key and slot in the index.
+    pub fn bytes_per_flow() -> usize {
+        std::mem::size_of::<FlowKey>()
+            + std::mem::size_of::<Flow>()
+            + 2 * std::mem::size_of::<u32>()
+            + LruMap::<FlowKey, Flow>::overhead_per_entry()
+    }
+}

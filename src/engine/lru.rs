@@ -1,0 +1,225 @@
+//! A bounded map that remembers which entries were touched least recently.
+//!
+//! Flows and hosts both need: O(1) lookup by key, O(1) "this entry just saw a packet", and O(1)
+//! access to the idlest entry (to expire flows by packet time, and to evict when the table is
+//! full). A hash map from key to slot plus an intrusive doubly-linked list threaded through a
+//! slab of slots gives all three with one allocation per growth step, not per entry.
+//!
+//! Entries are ordered by when they were last touched, which follows packet time as long as
+//! timestamps mostly increase (a capture that jumps backwards only makes expiry a bit late).
+
+use std::hash::Hash;
+
+use hashbrown::HashMap;
+
+const NIL: u32 = u32::MAX;
+
+struct Slot<K, V> {
+    key: K,
+    value: V,
+    prev: u32,
+    next: u32,
+}
+
+pub struct LruMap<K, V> {
+    index: HashMap<K, u32>,
+    slots: Vec<Option<Slot<K, V>>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+}
+
+impl<K: Hash + Eq + Clone, V> Default for LruMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
+    pub fn new() -> Self {
+        LruMap {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        let i = *self.index.get(key)?;
+        self.slot(i).map(|s| &s.value)
+    }
+
+    /// The entry for `key`, moved to the most-recent end.
+    pub fn touch(&mut self, key: &K) -> Option<&mut V> {
+        let i = *self.index.get(key)?;
+        self.unlink(i);
+        self.link_tail(i);
+        self.slot_mut(i).map(|s| &mut s.value)
+    }
+
+    /// Inserts a new entry at the most-recent end. The caller checks `get`/`touch` first; an
+    /// existing key is replaced.
+    pub fn insert(&mut self, key: K, value: V) -> &mut V {
+        if let Some(old) = self.index.get(&key).copied() {
+            self.remove_slot(old);
+        }
+        let slot = Slot {
+            key: key.clone(),
+            value,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    *s = Some(slot);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        self.link_tail(i);
+        // The slot was just filled, so this lookup cannot miss.
+        match self.slots.get_mut(i as usize) {
+            Some(Some(s)) => &mut s.value,
+            _ => unreachable!("slot {i} was just filled"),
+        }
+    }
+
+    /// The least recently touched entry.
+    pub fn oldest(&self) -> Option<(&K, &V)> {
+        self.slot(self.head).map(|s| (&s.key, &s.value))
+    }
+
+    /// Removes and returns the least recently touched entry.
+    pub fn pop_oldest(&mut self) -> Option<(K, V)> {
+        if self.head == NIL {
+            return None;
+        }
+        self.remove_slot(self.head)
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let i = *self.index.get(key)?;
+        self.remove_slot(i).map(|(_, v)| v)
+    }
+
+    /// All entries, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let mut cursor = self.head;
+        std::iter::from_fn(move || {
+            let s = self.slot(cursor)?;
+            cursor = s.next;
+            Some((&s.key, &s.value))
+        })
+    }
+
+    /// Removes every entry, oldest first.
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
+        std::iter::from_fn(move || self.pop_oldest())
+    }
+
+    fn slot(&self, i: u32) -> Option<&Slot<K, V>> {
+        self.slots.get(i as usize)?.as_ref()
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Slot<K, V>> {
+        self.slots.get_mut(i as usize)?.as_mut()
+    }
+
+    fn remove_slot(&mut self, i: u32) -> Option<(K, V)> {
+        self.unlink(i);
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        self.index.remove(&slot.key);
+        self.free.push(i);
+        Some((slot.key, slot.value))
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Some((prev, next)) = self.slot(i).map(|s| (s.prev, s.next)) else {
+            return;
+        };
+        match self.slot_mut(prev) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slot_mut(next) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+        if let Some(s) = self.slot_mut(i) {
+            s.prev = NIL;
+            s.next = NIL;
+        }
+    }
+
+    fn link_tail(&mut self, i: u32) {
+        let old_tail = self.tail;
+        if let Some(s) = self.slot_mut(i) {
+            s.prev = old_tail;
+            s.next = NIL;
+        }
+        match self.slot_mut(old_tail) {
+            Some(t) => t.next = i,
+            None => self.head = i,
+        }
+        self.tail = i;
+    }
+
+    /// Bytes of bookkeeping per entry beyond the key and value themselves (index entry, links,
+    /// hash table control byte), for the memory figures in reports.
+    pub fn overhead_per_entry() -> usize {
+        std::mem::size_of::<K>() + std::mem::size_of::<u32>() + 1 + 2 * std::mem::size_of::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keeps_recency_order() {
+        let mut m = LruMap::new();
+        m.insert(1, "a");
+        m.insert(2, "b");
+        m.insert(3, "c");
+        m.touch(&1);
+        let order: Vec<i32> = m.iter().map(|(k, _)| *k).collect();
+        assert_eq!(order, vec![2, 3, 1]);
+        assert_eq!(m.pop_oldest(), Some((2, "b")));
+        assert_eq!(m.remove(&3), Some("c"));
+        assert_eq!(m.oldest(), Some((&1, &"a")));
+        m.insert(4, "d");
+        assert_eq!(m.len(), 2);
+        let drained: Vec<i32> = m.drain().map(|(k, _)| k).collect();
+        assert_eq!(drained, vec![1, 4]);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn reuses_slots() {
+        let mut m = LruMap::new();
+        for round in 0..10 {
+            for k in 0..100 {
+                m.insert(k, round);
+            }
+            while m.pop_oldest().is_some() {}
+        }
+        assert!(m.slots.len() <= 100);
+    }
+}

@@ -1,0 +1,146 @@
+//! Time series by packet time: packets, bytes and new flows per second (last 10 minutes) and per
+//! minute (last 24 hours), split by transport. Both windows are bounded rings, so memory stays
+//! flat however long netlens runs.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use wire::packet::L4Class;
+
+use crate::time::Timestamp;
+
+/// Seconds kept at one-second resolution.
+pub const SECONDS_KEPT: i64 = 600;
+/// Minutes kept at one-minute resolution.
+pub const MINUTES_KEPT: i64 = 1440;
+
+/// One interval of traffic. `t` is the interval start, seconds since the epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Point {
+    pub t: i64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+    /// Packets by transport: TCP, UDP, ICMP (v4 and v6), other (incl. non-IP).
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp: u64,
+    pub other: u64,
+}
+
+/// A window of points at a fixed step, oldest first; intervals without traffic are absent.
+#[derive(Debug, Clone)]
+pub struct Ring {
+    step: i64,
+    window: i64,
+    points: VecDeque<Point>,
+}
+
+impl Ring {
+    fn new(step: i64, window_steps: i64) -> Self {
+        Ring {
+            step,
+            window: window_steps * step,
+            points: VecDeque::new(),
+        }
+    }
+
+    fn point(&mut self, secs: i64) -> Option<&mut Point> {
+        let t = secs.div_euclid(self.step) * self.step;
+        let newest = self.points.back().map(|p| p.t);
+        match newest {
+            Some(n) if t < n => {
+                // Out-of-order timestamp (captures do go back in time): add it to its interval
+                // if that is still in the window, else to the oldest one.
+                let i = self.points.iter().rposition(|p| p.t <= t).unwrap_or(0);
+                return self.points.get_mut(i);
+            }
+            Some(n) if t == n => {}
+            _ => {
+                self.points.push_back(Point {
+                    t,
+                    ..Point::default()
+                });
+                while self.points.front().is_some_and(|p| p.t <= t - self.window) {
+                    self.points.pop_front();
+                }
+            }
+        }
+        self.points.back_mut()
+    }
+
+    pub fn points(&self) -> impl Iterator<Item = &Point> {
+        self.points.iter()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub per_second: Ring,
+    pub per_minute: Ring,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            per_second: Ring::new(1, SECONDS_KEPT),
+            per_minute: Ring::new(60, MINUTES_KEPT),
+        }
+    }
+}
+
+impl Series {
+    pub fn add(&mut self, ts: Timestamp, bytes: u64, l4: Option<L4Class>, new_flow: bool) {
+        let secs = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+        for ring in [&mut self.per_second, &mut self.per_minute] {
+            if let Some(p) = ring.point(secs) {
+                p.packets += 1;
+                p.bytes = p.bytes.saturating_add(bytes);
+                p.new_flows += u64::from(new_flow);
+                match l4 {
+                    Some(L4Class::Tcp) => p.tcp += 1,
+                    Some(L4Class::Udp) => p.udp += 1,
+                    Some(L4Class::Icmp | L4Class::Icmpv6) => p.icmp += 1,
+                    Some(L4Class::Other) | None => p.other += 1,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp(secs * Timestamp::NANOS_PER_SEC)
+    }
+
+    #[test]
+    fn buckets_by_second_and_minute_and_stays_bounded() {
+        let mut s = Series::default();
+        for sec in 0..2000 {
+            s.add(at(1_000_000 + sec), 100, Some(L4Class::Tcp), sec % 10 == 0);
+        }
+        assert_eq!(s.per_second.points().count(), SECONDS_KEPT as usize);
+        let last = s.per_second.points().last().copied().unwrap_or_default();
+        assert_eq!((last.t, last.packets, last.tcp), (1_001_999, 1, 1));
+        // Seconds 1_000_000..1_002_000 fall in minutes 16_666..=16_699 (1_000_000 is 40 s into
+        // its minute).
+        assert_eq!(s.per_minute.points().count(), 34);
+        let total: u64 = s.per_minute.points().map(|p| p.packets).sum();
+        assert_eq!(total, 2000);
+        let flows: u64 = s.per_minute.points().map(|p| p.new_flows).sum();
+        assert_eq!(flows, 200);
+    }
+
+    #[test]
+    fn late_packets_join_their_interval() {
+        let mut s = Series::default();
+        s.add(at(10), 1, None, false);
+        s.add(at(12), 1, None, false);
+        s.add(at(11), 1, None, false);
+        let pts: Vec<(i64, u64)> = s.per_second.points().map(|p| (p.t, p.packets)).collect();
+        assert_eq!(pts, vec![(10, 2), (12, 1)]);
+    }
+}
