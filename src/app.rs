@@ -114,8 +114,12 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
 
     match config.report {
         ReportFormat::Json => {
-            let doc = report::json(&engine, &info);
+            let doc = report::JsonReport {
+                engine: &engine,
+                info: &info,
+            };
             let mut out = io::stdout().lock();
+            let mut out = io::BufWriter::new(&mut out);
             let written = serde_json::to_writer_pretty(&mut out, &doc)
                 .map_err(io::Error::from)
                 .and_then(|()| writeln!(out))

@@ -297,3 +297,95 @@ fn every_flow_becomes_a_record() {
         f["total"].as_u64().unwrap() + f["active_timeout_slices"].as_u64().unwrap()
     );
 }
+
+/// Passive names: every name netlens gives a host was seen for that address in a DNS answer,
+/// a TLS SNI or an HTTP Host header (as tshark dissects them), and every host that tshark saw
+/// named gets a name.
+#[test]
+fn passive_names_come_from_dns_sni_and_http_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("names.pcap");
+    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
+    let status = Command::new("python3")
+        .arg(&gen)
+        .args([
+            "--packets",
+            "20000",
+            "--seed",
+            "5",
+            "--v6",
+            "0.2",
+            "-q",
+            "--out",
+        ])
+        .arg(&pcap)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args([
+            "-Y",
+            "tls.handshake.extensions_server_name or http.host or (dns.flags.response == 1 and dns.flags.rcode == 0)",
+            "-T", "fields", "-E", "separator=|",
+            "-e", "ip.dst", "-e", "ipv6.dst",
+            "-e", "tls.handshake.extensions_server_name", "-e", "http.host",
+            "-e", "dns.qry.name", "-e", "dns.a", "-e", "dns.aaaa",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut expected: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let dst = if f[0].is_empty() { f[1] } else { f[0] };
+        for name in [f[2], f[3].split(':').next().unwrap_or("")] {
+            if !name.is_empty() {
+                expected
+                    .entry(dst.to_string())
+                    .or_default()
+                    .insert(name.to_string());
+            }
+        }
+        for addr in f[5]
+            .split(',')
+            .chain(f[6].split(','))
+            .filter(|a| !a.is_empty())
+        {
+            expected
+                .entry(addr.to_string())
+                .or_default()
+                .insert(f[4].to_string());
+        }
+    }
+    let r = json_report(&["-r", pcap.to_str().unwrap()]);
+    let hosts = r["hosts"].as_object().unwrap();
+    let mut named = 0;
+    for (ip, h) in hosts {
+        let names: Vec<&str> = h["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let known = expected.get(ip);
+        for n in &names {
+            assert!(
+                known.is_some_and(|k| k.contains(*n)),
+                "{ip} named {n:?}, but tshark saw {known:?}"
+            );
+        }
+        if known.is_some() {
+            assert!(
+                !names.is_empty(),
+                "{ip}: tshark saw names {known:?}, netlens none"
+            );
+            named += 1;
+        }
+    }
+    assert!(
+        named > 100,
+        "the generated traffic names many servers: {named}"
+    );
+}

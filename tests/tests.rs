@@ -6,6 +6,7 @@
 
 mod util;
 
+mod bounds;
 mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;

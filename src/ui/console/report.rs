@@ -50,7 +50,64 @@ fn rate(count: u64, secs: f64) -> f64 {
     }
 }
 
-/// The report as one JSON document (see README, "JSON report").
+/// The report as one JSON document (see README, "JSON report"). Serialized straight to the
+/// output: the `hosts` object can hold a million entries, which must not become a tree of
+/// `Value`s in memory first.
+pub struct JsonReport<'a> {
+    pub engine: &'a Engine,
+    pub info: &'a RunInfo,
+}
+
+impl Serialize for JsonReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let summary = json(self.engine, self.info);
+        let mut map = serializer.serialize_map(None)?;
+        if let Value::Object(fields) = summary {
+            for (k, v) in fields {
+                map.serialize_entry(&k, &v)?;
+            }
+        }
+        map.serialize_entry("hosts", &HostsJson(self.engine))?;
+        map.end()
+    }
+}
+
+/// Every host, by address, with its names and MACs.
+struct HostsJson<'a>(&'a Engine);
+
+#[derive(Serialize)]
+struct HostJson<'a> {
+    #[serde(flatten)]
+    counters: &'a crate::engine::hosts::Host,
+    first_ts: f64,
+    last_ts: f64,
+    macs: Vec<String>,
+    names: &'a [Box<str>],
+}
+
+impl Serialize for HostsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let hosts = &self.0.hosts;
+        let mut all: Vec<_> = hosts.iter().collect();
+        all.sort_by_key(|(ip, _)| **ip);
+        let mut map = serializer.serialize_map(Some(all.len()))?;
+        for (ip, h) in all {
+            let entry = HostJson {
+                counters: h,
+                first_ts: h.first_ts.as_secs_f64(),
+                last_ts: h.last_ts.as_secs_f64(),
+                macs: h.macs.iter().map(format_mac).collect(),
+                names: hosts.names(ip),
+            };
+            map.serialize_entry(&ip.to_string(), &entry)?;
+        }
+        map.end()
+    }
+}
+
+/// Everything of the report but `hosts`, as a JSON object.
 pub fn json(engine: &Engine, info: &RunInfo) -> Value {
     let stats = &engine.stats;
     let duration = stats.duration_secs();
@@ -95,25 +152,6 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
             json!({"src": src.to_string(), "dst": dst.to_string(), "packets": c.packets, "bytes": c.bytes})
         })
         .collect();
-    let mut hosts: Vec<_> = engine.hosts.iter().collect();
-    hosts.sort_by_key(|(ip, _)| **ip);
-    let hosts: Map<String, Value> = hosts
-        .into_iter()
-        .map(|(ip, h)| {
-            let mut v = json!(h);
-            v["first_ts"] = h.first_ts.as_secs_f64().into();
-            v["last_ts"] = h.last_ts.as_secs_f64().into();
-            v["macs"] = h.macs.iter().map(format_mac).collect::<Vec<_>>().into();
-            v["names"] = engine
-                .hosts
-                .names(ip)
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .into();
-            (ip.to_string(), v)
-        })
-        .collect();
     let top_flows: Vec<Value> = engine.top_records().into_iter().map(flow_json).collect();
     let series = json!({
         "per_second": engine.series.per_second.points().collect::<Vec<_>>(),
@@ -146,7 +184,6 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         "top_ips": top_ips,
         "top_ports": top_ports,
         "top_connections": top_connections,
-        "hosts": hosts,
         "drops": info.drops,
         "malformed": stats.malformed + stats.truncated,
         "truncated": stats.truncated,

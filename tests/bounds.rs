@@ -1,0 +1,110 @@
+//! Bounded memory under a flood: 2 million packets from 2 million distinct random sources (a
+//! spoofed-source flood, the worst case for per-flow and per-host tables). Tables stay within
+//! their limits, evictions are counted, nothing panics, and peak RSS stays under a fixed cap.
+
+use std::io::{BufWriter, Write};
+use std::process::Command;
+
+/// Writes a classic pcap of `n` Ethernet/IPv4/UDP frames, each from a different source.
+fn write_flood(path: &std::path::Path, n: u32) {
+    let mut w = BufWriter::new(std::fs::File::create(path).unwrap());
+    // Global header: magic, v2.4, thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET.
+    w.write_all(&0xa1b2_c3d4u32.to_le_bytes()).unwrap();
+    w.write_all(&2u16.to_le_bytes()).unwrap();
+    w.write_all(&4u16.to_le_bytes()).unwrap();
+    for word in [0u32, 0, 65535, 1] {
+        w.write_all(&word.to_le_bytes()).unwrap();
+    }
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..n {
+        // xorshift64: a distinct-looking source address and port per packet.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let src = (x as u32) | 1;
+        let sport = (x >> 32) as u16;
+        let mut frame = [0u8; 42];
+        frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut frame[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&28u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&src.to_be_bytes());
+        ip[16..20].copy_from_slice(&[10, 0, 0, 1]);
+        let udp = &mut frame[34..42];
+        udp[0..2].copy_from_slice(&sport.to_be_bytes());
+        udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+        udp[4..6].copy_from_slice(&8u16.to_be_bytes());
+        // Record header: one packet per microsecond.
+        let ts_sec = 1_700_000_000 + i / 1_000_000;
+        let ts_usec = i % 1_000_000;
+        for word in [ts_sec, ts_usec, 42, 60] {
+            w.write_all(&word.to_le_bytes()).unwrap();
+        }
+        w.write_all(&frame).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn random_source_flood_stays_within_the_table_bounds() {
+    const PACKETS: u32 = 2_000_000;
+    const LIMIT: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    write_flood(&pcap, PACKETS);
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak_rss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_netlens"))
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-q",
+            "--report",
+            "json",
+            "--top",
+            "5",
+        ])
+        .args([
+            "--max-flows",
+            &LIMIT.to_string(),
+            "--max-hosts",
+            &LIMIT.to_string(),
+        ])
+        .output()
+        .expect("GNU time is installed by .ci/install");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["packets"], u64::from(PACKETS));
+    assert_eq!(r["bytes"], u64::from(PACKETS) * 60);
+    let flows = &r["flows"];
+    assert!(flows["active"].as_u64().unwrap() == 0, "flushed at the end");
+    assert!(
+        flows["evicted"].as_u64().unwrap() >= u64::from(PACKETS) - LIMIT - 1000,
+        "nearly every flow was evicted: {flows}"
+    );
+    assert_eq!(
+        flows["records"], flows["total"],
+        "every flow became a record"
+    );
+    let hosts = r["hosts"].as_object().unwrap().len() as u64;
+    assert!(hosts <= LIMIT, "host table bounded: {hosts}");
+    assert!(r["hosts_evicted"].as_u64().unwrap() > u64::from(PACKETS) - LIMIT - 1000);
+    let rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("time's report");
+    eprintln!(
+        "flood: {PACKETS} packets, {} flows evicted, peak RSS {} MiB, {} bytes per flow",
+        flows["evicted"],
+        rss_kb / 1024,
+        flows["bytes_per_flow"]
+    );
+    // 100k flows + 100k hosts + 100k pairs, plus the JSON of 100k hosts: well under 256 MiB.
+    assert!(rss_kb < 256 * 1024, "peak RSS {rss_kb} KiB");
+}
