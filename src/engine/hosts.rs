@@ -126,26 +126,17 @@ impl Hosts {
     }
 
     fn entry(&mut self, addr: IpAddr, ts: Timestamp) -> &mut Host {
-        if self.table.get(&addr).is_none() {
-            if self.table.len() >= self.max_hosts {
-                self.table.pop_oldest();
-                self.counts.evicted += 1;
-            }
-            let local = self.home.contains(&addr);
-            return self.table.insert(
-                addr,
-                Host {
-                    first_ts: ts,
-                    last_ts: ts,
-                    local,
-                    ..Host::default()
-                },
-            );
+        if self.table.len() >= self.max_hosts && self.table.get(&addr).is_none() {
+            self.table.pop_oldest();
+            self.counts.evicted += 1;
         }
-        match self.table.touch(&addr) {
-            Some(h) => h,
-            None => unreachable!("host {addr} was just checked"),
-        }
+        let local = &self.home;
+        self.table.touch_or_insert_with(addr, || Host {
+            first_ts: ts,
+            last_ts: ts,
+            local: local.contains(&addr),
+            ..Host::default()
+        })
     }
 
     /// Accounts one IP packet to its source and destination hosts.

@@ -67,6 +67,22 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         self.slot_mut(i).map(|s| &mut s.value)
     }
 
+    /// The entry for `key` moved to the most-recent end, or a new one made by `make` (one hash
+    /// lookup for a known key).
+    pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        if let Some(&i) = self.index.get(&key) {
+            self.unlink(i);
+            self.link_tail(i);
+            if self.slot(i).is_some() {
+                return match self.slots.get_mut(i as usize) {
+                    Some(Some(s)) => &mut s.value,
+                    _ => unreachable!("slot {i} was just checked"),
+                };
+            }
+        }
+        self.insert(key, make())
+    }
+
     /// Inserts a new entry at the most-recent end. The caller checks `get`/`touch` first; an
     /// existing key is replaced.
     pub fn insert(&mut self, key: K, value: V) -> &mut V {
