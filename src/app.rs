@@ -20,7 +20,7 @@ use crate::capture::Flow;
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{self, Config, Source, UsageError};
 use crate::engine::Engine;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Accounting, Pipeline};
 use crate::setup;
 use crate::ui::console::live_stats::LiveStats;
 use crate::ui::console::printer::Printer;
@@ -82,6 +82,10 @@ fn runtime(e: impl std::fmt::Display) -> Failure {
 }
 
 fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
+    // History commands (report, chart, export) read a database and print their own errors.
+    if let Some(cmd) = cli.command.take() {
+        return Ok(crate::history::run(cmd));
+    }
     if cli.list_interfaces {
         let devices = interfaces::list().map_err(runtime)?;
         print!("{}", interfaces::describe(&devices));
@@ -167,12 +171,7 @@ fn run_file(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette, config.hex_all, Vec::new()));
-    let mut pipeline = Pipeline::new(
-        Engine::new(config.engine.clone()),
-        printer,
-        filter,
-        config.count,
-    );
+    let mut pipeline = Pipeline::new(accounting(config), printer, filter, config.count);
     let result = file::read(path, &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
@@ -204,8 +203,8 @@ fn run_file(
         drops: Drops::default(),
         top: config.top,
     };
-    pipeline.engine.finish();
-    Ok((pipeline.engine, info, outcome))
+    let engine = finished(pipeline)?;
+    Ok((engine, info, outcome))
 }
 
 fn run_live(
@@ -237,12 +236,7 @@ fn run_live(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
-    let mut pipeline = Pipeline::new(
-        Engine::new(config.engine.clone()),
-        printer,
-        None,
-        config.count,
-    );
+    let mut pipeline = Pipeline::new(accounting(config), printer, None, config.count);
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -294,7 +288,7 @@ fn run_live(
                 interface: i,
                 internal: n,
             };
-            if let Some(line) = t.tick(&pipeline.engine, drops, &palette_err) {
+            if let Some(line) = t.tick(&pipeline.live_view(), drops, &palette_err) {
                 eprintln!("{line}");
             }
         }
@@ -317,6 +311,24 @@ fn run_live(
         },
         top: config.top,
     };
-    pipeline.engine.finish();
-    Ok((pipeline.engine, info, None))
+    let engine = finished(pipeline)?;
+    Ok((engine, info, None))
+}
+
+/// One engine inline, or `--workers` shards.
+fn accounting(config: &Config) -> Accounting {
+    if config.workers > 1 {
+        Accounting::Sharded(crate::engine::shards::Shards::start(
+            config.workers,
+            &config.engine,
+        ))
+    } else {
+        Accounting::Inline(Box::new(Engine::new(config.engine.clone())))
+    }
+}
+
+fn finished(pipeline: Pipeline) -> Result<Engine, Failure> {
+    pipeline
+        .finish()
+        .ok_or_else(|| runtime("the accounting threads failed"))
 }

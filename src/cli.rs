@@ -34,8 +34,19 @@ Examples:
 /// netlens: a network traffic monitor. Watches live interfaces or reads pcap/pcapng files,
 /// prints a colored packet log and reports what the traffic was.
 #[derive(Debug, Parser)]
-#[command(name = "netlens", version, after_help = EXAMPLES)]
+// `args_conflicts_with_subcommands`: once a capture flag is given, later words are the filter
+// expression, never a subcommand (`netlens -r f report` filters on the word "report").
+#[command(
+    name = "netlens",
+    version,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// History commands over a database written with --db: report, chart, export.
+    #[command(subcommand)]
+    pub command: Option<crate::history::Command>,
+
     /// List the interfaces available for capture and exit.
     #[arg(short = 'D', long = "list-interfaces")]
     pub list_interfaces: bool,
@@ -117,6 +128,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub top: u64,
+
+    /// Threads that account packets (flows, hosts, counters). With more than one, packets are
+    /// spread by address pair; the results are the same as with one.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
 
     /// Seconds without packets after which a flow ends.
     #[arg(long, value_name = "SECS", default_value_t = 60,

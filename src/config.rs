@@ -34,6 +34,7 @@ pub struct Config {
     pub report: ReportFormat,
     pub top: usize,
     pub engine: EngineConfig,
+    pub workers: usize,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -132,6 +133,7 @@ impl Config {
             report: cli.report,
             top,
             engine,
+            workers: usize::try_from(cli.workers).unwrap_or(1),
         })
     }
 }

@@ -5,11 +5,32 @@ use std::io;
 
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
+use crate::engine::shards::Shards;
+use crate::engine::stats::Counter;
 use crate::engine::Engine;
 use crate::ui::console::printer::Printer;
 
+/// Where packets are accounted: one engine on this thread, or shards on their own threads.
+pub enum Accounting {
+    Inline(Box<Engine>),
+    Sharded(Shards),
+}
+
+/// What the live statistics line shows, whichever way packets are accounted.
+#[derive(Debug, Clone, Default)]
+pub struct LiveView {
+    pub total: Counter,
+    /// Packets by transport class, in `stats::L4_NAMES` order.
+    pub l4: [u64; 5],
+    pub top_hosts: Vec<(std::net::IpAddr, u64)>,
+    pub active_flows: Option<usize>,
+}
+
 pub struct Pipeline {
-    pub engine: Engine,
+    accounting: Accounting,
+    /// Totals kept here when shards do the accounting (for the live line).
+    dispatched: Counter,
+    dispatched_l4: [u64; 5],
     printer: Option<Printer>,
     filter: Option<FileFilter>,
     limit: Option<u64>,
@@ -21,13 +42,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(
-        engine: Engine,
+        accounting: Accounting,
         printer: Option<Printer>,
         filter: Option<FileFilter>,
         limit: Option<u64>,
     ) -> Self {
         Pipeline {
-            engine,
+            accounting,
+            dispatched: Counter::default(),
+            dispatched_l4: [0; 5],
             printer,
             filter,
             limit,
@@ -51,7 +74,20 @@ impl Pipeline {
             }
         }
         let packet = wire::decode(frame.link, frame.data);
-        self.engine.process(frame, &packet);
+        match &mut self.accounting {
+            Accounting::Inline(engine) => engine.process(frame, &packet),
+            Accounting::Sharded(shards) => {
+                shards.dispatch(frame, packet.ip().map(|ip| (ip.src, ip.dst)));
+                self.dispatched.merge(Counter {
+                    packets: 1,
+                    bytes: u64::from(frame.orig_len),
+                });
+                let class = packet.l4_class().map_or(4, crate::engine::stats::l4_index);
+                if let Some(c) = self.dispatched_l4.get_mut(class) {
+                    *c += 1;
+                }
+            }
+        }
         if let Some(printer) = &mut self.printer {
             printer.print(frame, &packet)?;
         }
@@ -61,6 +97,41 @@ impl Pipeline {
         } else {
             Flow::Continue
         })
+    }
+
+    /// The numbers for the live statistics line.
+    pub fn live_view(&self) -> LiveView {
+        match &self.accounting {
+            Accounting::Inline(engine) => LiveView {
+                total: engine.stats.total,
+                l4: engine.stats.l4.map(|c| c.packets),
+                top_hosts: engine
+                    .hosts
+                    .top(3)
+                    .into_iter()
+                    .map(|(ip, h)| (ip, h.packets()))
+                    .collect(),
+                active_flows: Some(engine.flows.active()),
+            },
+            // Hosts and flows live in the shards until the end.
+            Accounting::Sharded(_) => LiveView {
+                total: self.dispatched,
+                l4: self.dispatched_l4,
+                top_hosts: Vec::new(),
+                active_flows: None,
+            },
+        }
+    }
+
+    /// Ends accounting: open flows become records, shards are merged into one engine.
+    pub fn finish(self) -> Option<Engine> {
+        match self.accounting {
+            Accounting::Inline(mut engine) => {
+                engine.finish();
+                Some(*engine)
+            }
+            Accounting::Sharded(shards) => shards.finish(),
+        }
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

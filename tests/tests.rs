@@ -10,6 +10,8 @@ mod bounds;
 mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;
+mod history;
 mod interactive;
 mod live;
 mod snapshots;
+mod workers;

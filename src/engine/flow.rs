@@ -206,6 +206,10 @@ pub enum EndReason {
 pub struct Flow {
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
+    /// The run's clock (latest packet time seen anywhere) when this flow last saw a packet.
+    /// Unlike `last_ts` it never goes backwards, which keeps the recency order of the flow
+    /// table sorted by it, so expiry can stop at the first flow that is still fresh.
+    pub touched: Timestamp,
     /// Start of the current record (differs from `first_ts` after an active timeout).
     pub record_start: Timestamp,
     /// Direction of the first packet, or the SYN's direction.
@@ -255,6 +259,7 @@ impl Flow {
         Flow {
             first_ts: ts,
             last_ts: ts,
+            touched: ts,
             record_start: ts,
             initiator,
             counters: [Counter::default(); 2],

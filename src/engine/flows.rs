@@ -84,15 +84,25 @@ impl FlowTable {
         }
     }
 
+    /// Adds another shard's counters (its flows must have been flushed).
+    pub fn merge_counts(&mut self, other: &FlowTable) {
+        self.counts.total += other.counts.total;
+        self.counts.expired += other.counts.expired;
+        self.counts.evicted += other.counts.evicted;
+        self.counts.active_slices += other.counts.active_slices;
+    }
+
     pub fn active(&self) -> usize {
         self.open.len() + self.finished.len()
     }
 
     /// Accounts `packet` to its flow; ended flows go to `out`.
+    /// `clock` is the latest packet time of the whole run so far (≥ `ts`).
     pub fn observe(
         &mut self,
         packet: &Packet<'_>,
         ts: Timestamp,
+        clock: Timestamp,
         bytes: u64,
         iface: IfaceId,
         out: &mut Vec<FlowRecord>,
@@ -122,6 +132,7 @@ impl FlowTable {
         }
         let was_finished = flow.tcp.is_finished();
         flow.update(packet, dir, ts, bytes);
+        flow.touched = clock;
         let from_initiator = flow.initiator == dir;
         let now_finished = flow.tcp.is_finished();
         // Move between the open and finished maps when the TCP state crosses over (a new SYN
@@ -181,7 +192,7 @@ impl FlowTable {
             (&mut self.finished, closed, EndReason::TcpClosed),
         ] {
             while let Some((_, flow)) = map.oldest() {
-                if now.secs_since(flow.last_ts) < timeout {
+                if now.secs_since(flow.touched) < timeout {
                     break;
                 }
                 if let Some((key, flow)) = map.pop_oldest() {

@@ -41,8 +41,51 @@ pub struct Host {
     #[serde(skip)]
     pub last_ts: Timestamp,
     #[serde(skip)]
-    pub macs: Vec<Mac>,
+    pub macs: FirstSeen<Mac, MAX_MACS>,
     pub local: bool,
+}
+
+/// The first few distinct values seen, by packet sequence number. Ordering by sequence (not by
+/// arrival in this table) keeps the choice the same however packets were spread over shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstSeen<T, const N: usize> {
+    items: Vec<(u64, T)>,
+}
+
+impl<T, const N: usize> Default for FirstSeen<T, N> {
+    fn default() -> Self {
+        FirstSeen { items: Vec::new() }
+    }
+}
+
+impl<T: PartialEq, const N: usize> FirstSeen<T, N> {
+    pub fn add(&mut self, seq: u64, item: T) {
+        if let Some(pos) = self.items.iter().position(|(_, x)| *x == item) {
+            if let Some(slot) = self.items.get_mut(pos) {
+                slot.0 = slot.0.min(seq);
+            }
+        } else if self.items.len() < N || self.items.last().is_some_and(|(s, _)| seq < *s) {
+            self.items.push((seq, item));
+        } else {
+            return;
+        }
+        self.items.sort_by_key(|(s, _)| *s);
+        self.items.truncate(N);
+    }
+
+    pub fn merge(&mut self, other: FirstSeen<T, N>) {
+        for (seq, item) in other.items {
+            self.add(seq, item);
+        }
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().map(|(_, x)| x)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.items.len() >= N
+    }
 }
 
 impl Host {
@@ -100,7 +143,7 @@ pub struct HostCounts {
 
 pub struct Hosts {
     table: LruMap<IpAddr, Host>,
-    names: LruMap<IpAddr, Vec<Box<str>>>,
+    names: LruMap<IpAddr, FirstSeen<Box<str>, MAX_NAMES>>,
     home: HomeNet,
     max_hosts: usize,
     pub counts: HostCounts,
@@ -140,7 +183,8 @@ impl Hosts {
     }
 
     /// Accounts one IP packet to its source and destination hosts.
-    pub fn observe(&mut self, packet: &Packet<'_>, ts: Timestamp, bytes: u64) {
+    /// `seq` is the packet's position in the whole run (see [`FirstSeen`]).
+    pub fn observe(&mut self, packet: &Packet<'_>, ts: Timestamp, bytes: u64, seq: u64) {
         let Some(ip) = packet.ip() else { return };
         let (src, dst) = (ip.src, ip.dst);
         let src_mac = packet.src_mac;
@@ -148,18 +192,20 @@ impl Hosts {
         let h = self.entry(src, ts);
         h.packets_out += 1;
         h.bytes_out = h.bytes_out.saturating_add(bytes);
+        h.first_ts = h.first_ts.min(ts);
         h.last_ts = h.last_ts.max(ts);
         if let Some(mac) = src_mac {
-            remember_mac(h, mac);
+            h.macs.add(seq, mac);
         }
         let h = self.entry(dst, ts);
         h.packets_in += 1;
         h.bytes_in = h.bytes_in.saturating_add(bytes);
+        h.first_ts = h.first_ts.min(ts);
         h.last_ts = h.last_ts.max(ts);
         if let Some(mac) = dst_mac {
-            remember_mac(h, mac);
+            h.macs.add(seq, mac);
         }
-        self.learn_names(packet);
+        self.learn_names(packet, seq);
     }
 
     /// A new flow from `client` to `server`.
@@ -176,7 +222,7 @@ impl Hosts {
         }
     }
 
-    fn learn_names(&mut self, packet: &Packet<'_>) {
+    fn learn_names(&mut self, packet: &Packet<'_>, seq: u64) {
         let Some(ip) = packet.ip() else { return };
         match &packet.app {
             App::Dns(d) if d.is_response && d.rcode == 0 => {
@@ -189,15 +235,15 @@ impl Hosts {
                 }
                 for answer in d.answers() {
                     match answer.data {
-                        RData::A(v4) => self.add_name(IpAddr::V4(v4), name.as_str()),
-                        RData::Aaaa(v6) => self.add_name(IpAddr::V6(v6), name.as_str()),
+                        RData::A(v4) => self.add_name(IpAddr::V4(v4), name.as_str(), seq),
+                        RData::Aaaa(v6) => self.add_name(IpAddr::V6(v6), name.as_str(), seq),
                         RData::Name(_) | RData::Other => {}
                     }
                 }
             }
             App::Tls(t) => {
                 if let Some(sni) = t.sni {
-                    self.add_name(ip.dst, sni);
+                    self.add_name(ip.dst, sni, seq);
                 }
             }
             App::Http(HttpSummary::Request { host: Some(h), .. }) => {
@@ -209,35 +255,72 @@ impl Hosts {
                         h
                     }
                 });
-                self.add_name(ip.dst, host);
+                self.add_name(ip.dst, host, seq);
             }
             _ => {}
         }
     }
 
-    fn add_name(&mut self, addr: IpAddr, name: &str) {
+    fn add_name(&mut self, addr: IpAddr, name: &str, seq: u64) {
         let name = name.trim_end_matches('.');
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return;
         }
         if let Some(names) = self.names.touch(&addr) {
-            if names.len() < MAX_NAMES && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                names.push(Box::from(name));
+            // Compare before copying: a known name costs no allocation.
+            if !names.items().any(|n| n.eq_ignore_ascii_case(name)) && !names.is_full() {
+                names.add(seq, Box::from(name));
             }
             return;
         }
         if self.names.len() >= self.max_hosts {
             self.names.pop_oldest();
         }
-        self.names.insert(addr, vec![Box::from(name)]);
+        let mut names = FirstSeen::default();
+        names.add(seq, Box::from(name));
+        self.names.insert(addr, names);
+    }
+
+    /// Adds another shard's hosts and names to these.
+    pub fn merge(&mut self, mut other: Hosts) {
+        for (addr, h) in other.table.drain() {
+            let mine = self.table.touch_or_insert_with(addr, || Host {
+                first_ts: h.first_ts,
+                last_ts: h.last_ts,
+                local: h.local,
+                ..Host::default()
+            });
+            mine.packets_out += h.packets_out;
+            mine.bytes_out = mine.bytes_out.saturating_add(h.bytes_out);
+            mine.packets_in += h.packets_in;
+            mine.bytes_in = mine.bytes_in.saturating_add(h.bytes_in);
+            mine.flows_initiated += h.flows_initiated;
+            mine.flows_accepted += h.flows_accepted;
+            mine.peers += h.peers;
+            mine.first_ts = mine.first_ts.min(h.first_ts);
+            mine.last_ts = mine.last_ts.max(h.last_ts);
+            mine.macs.merge(h.macs);
+        }
+        for (addr, names) in other.names.drain() {
+            match self.names.touch(&addr) {
+                Some(mine) => mine.merge(names),
+                None => {
+                    self.names.insert(addr, names);
+                }
+            }
+        }
+        self.counts.evicted += other.counts.evicted;
     }
 
     pub fn get(&self, addr: &IpAddr) -> Option<&Host> {
         self.table.get(addr)
     }
 
-    pub fn names(&self, addr: &IpAddr) -> &[Box<str>] {
-        self.names.get(addr).map_or(&[], |v| v.as_slice())
+    /// The names `addr` is known by, first seen first.
+    pub fn names(&self, addr: &IpAddr) -> Vec<&str> {
+        self.names
+            .get(addr)
+            .map_or_else(Vec::new, |v| v.items().map(|n| &**n).collect())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Host)> {
@@ -253,12 +336,6 @@ impl Hosts {
 
     pub fn is_local(&self, addr: &IpAddr) -> bool {
         self.home.contains(addr)
-    }
-}
-
-fn remember_mac(host: &mut Host, mac: Mac) {
-    if host.macs.len() < MAX_MACS && !host.macs.contains(&mac) {
-        host.macs.push(mac);
     }
 }
 

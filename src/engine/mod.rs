@@ -10,6 +10,7 @@ pub mod flows;
 pub mod hosts;
 pub mod lru;
 pub mod series;
+pub mod shards;
 pub mod stats;
 
 use std::cmp::Reverse;
@@ -64,6 +65,10 @@ pub struct Engine {
     pub records_total: u64,
     /// The packet-time second at which expiry last ran.
     tick: Option<i64>,
+    /// Packets seen by [`Engine::process`] (its sequence numbers).
+    seq: u64,
+    /// The latest packet time seen by [`Engine::process`].
+    clock: Timestamp,
 }
 
 impl Engine {
@@ -80,24 +85,43 @@ impl Engine {
             top: config.top.max(1),
             records_total: 0,
             tick: None,
+            seq: 0,
+            clock: Timestamp(i64::MIN),
         }
     }
 
-    /// Accounts one decoded frame.
+    /// Accounts one decoded frame: the whole-stream path (one engine sees every packet).
     pub fn process(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
+        self.tick(frame.ts);
+        let seq = self.seq;
+        self.seq += 1;
+        self.clock = self.clock.max(frame.ts);
+        self.process_seq(frame, packet, seq, self.clock);
+    }
+
+    /// Accounts one decoded frame with its position `seq` in the whole stream. A shard sees only
+    /// part of the stream, so its packet time advances only through [`Engine::tick`], which the
+    /// dispatcher sends to every shard at the same points a single engine would have ticked.
+    /// `clock` is the latest packet time of the whole stream so far.
+    pub fn process_seq(
+        &mut self,
+        frame: &Frame<'_>,
+        packet: &Packet<'_>,
+        seq: u64,
+        clock: Timestamp,
+    ) {
         let ts = frame.ts;
         let bytes = u64::from(frame.orig_len);
-        self.advance(ts);
         let new_peers = self.stats.add(frame, packet);
         let mut new_flow = false;
         if let Some(ip) = packet.ip() {
-            self.hosts.observe(packet, ts, bytes);
+            self.hosts.observe(packet, ts, bytes, seq);
             if new_peers {
                 self.hosts.new_peers(ip.src, ip.dst, ts);
             }
-            if let Some(obs) = self
-                .flows
-                .observe(packet, ts, bytes, frame.iface, &mut self.records)
+            if let Some(obs) =
+                self.flows
+                    .observe(packet, ts, clock, bytes, frame.iface, &mut self.records)
             {
                 if obs.new_flow {
                     new_flow = true;
@@ -117,7 +141,7 @@ impl Engine {
     }
 
     /// Runs expiry when packet time enters a new second.
-    fn advance(&mut self, ts: Timestamp) {
+    pub fn tick(&mut self, ts: Timestamp) {
         let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
         if self.tick.is_some_and(|t| sec <= t) {
             return;
@@ -154,6 +178,21 @@ impl Engine {
         }
     }
 
+    /// Adds a finished shard's results to this (finished) engine.
+    pub fn merge(&mut self, other: Engine) {
+        self.stats.merge(other.stats);
+        self.flows.merge_counts(&other.flows);
+        self.hosts.merge(other.hosts);
+        self.series.merge(&other.series);
+        self.records_total += other.records_total;
+        for Reverse(r) in other.top_records {
+            self.top_records.push(Reverse(r));
+            if self.top_records.len() > self.top {
+                self.top_records.pop();
+            }
+        }
+    }
+
     /// Keep ended records for [`Engine::take_records`] (an output will store or export them).
     pub fn keep_records(&mut self) {
         self.keep_records = true;
@@ -177,13 +216,29 @@ impl Engine {
 /// the list is the same on every run.
 #[derive(Debug)]
 struct Ranked {
-    rank: (u64, Reverse<Timestamp>, Reverse<flow::FlowKey>),
+    rank: Rank,
     record: FlowRecord,
 }
 
+/// Bytes, then earlier start, then key, then end and how it ended: two records that tie on all
+/// of these print the same, so the list is identical however the records were produced.
+type Rank = (
+    u64,
+    Reverse<Timestamp>,
+    Reverse<flow::FlowKey>,
+    Reverse<Timestamp>,
+    Reverse<u8>,
+);
+
 impl Ranked {
-    fn rank_of(r: &FlowRecord) -> (u64, Reverse<Timestamp>, Reverse<flow::FlowKey>) {
-        (r.total().bytes, Reverse(r.start), Reverse(r.key))
+    fn rank_of(r: &FlowRecord) -> Rank {
+        (
+            r.total().bytes,
+            Reverse(r.start),
+            Reverse(r.key),
+            Reverse(r.end),
+            Reverse(r.reason as u8),
+        )
     }
 }
 

@@ -50,9 +50,21 @@ impl Ring {
         let newest = self.points.back().map(|p| p.t);
         match newest {
             Some(n) if t < n => {
-                // Out-of-order timestamp (captures do go back in time): add it to its interval
-                // if that is still in the window, else to the oldest one.
-                let i = self.points.iter().rposition(|p| p.t <= t).unwrap_or(0);
+                // Out-of-order timestamp (captures do go back in time): its own interval, if
+                // that is still inside the window.
+                if t <= n - self.window {
+                    return None;
+                }
+                let i = self.points.partition_point(|p| p.t < t);
+                if self.points.get(i).is_none_or(|p| p.t != t) {
+                    self.points.insert(
+                        i,
+                        Point {
+                            t,
+                            ..Point::default()
+                        },
+                    );
+                }
                 return self.points.get_mut(i);
             }
             Some(n) if t == n => {}
@@ -61,12 +73,44 @@ impl Ring {
                     t,
                     ..Point::default()
                 });
-                while self.points.front().is_some_and(|p| p.t <= t - self.window) {
-                    self.points.pop_front();
-                }
+                self.trim();
             }
         }
         self.points.back_mut()
+    }
+
+    /// Drops points that fell out of the window behind the newest one.
+    fn trim(&mut self) {
+        let Some(newest) = self.points.back().map(|p| p.t) else {
+            return;
+        };
+        while self
+            .points
+            .front()
+            .is_some_and(|p| p.t <= newest - self.window)
+        {
+            self.points.pop_front();
+        }
+    }
+
+    /// Adds `other`'s points (another shard's view of the same time line).
+    pub fn merge(&mut self, other: &Ring) {
+        for q in &other.points {
+            let i = self.points.partition_point(|p| p.t < q.t);
+            match self.points.get_mut(i) {
+                Some(p) if p.t == q.t => {
+                    p.packets += q.packets;
+                    p.bytes = p.bytes.saturating_add(q.bytes);
+                    p.new_flows += q.new_flows;
+                    p.tcp += q.tcp;
+                    p.udp += q.udp;
+                    p.icmp += q.icmp;
+                    p.other += q.other;
+                }
+                _ => self.points.insert(i, *q),
+            }
+        }
+        self.trim();
     }
 
     pub fn points(&self) -> impl Iterator<Item = &Point> {
@@ -90,6 +134,11 @@ impl Default for Series {
 }
 
 impl Series {
+    pub fn merge(&mut self, other: &Series) {
+        self.per_second.merge(&other.per_second);
+        self.per_minute.merge(&other.per_minute);
+    }
+
     pub fn add(&mut self, ts: Timestamp, bytes: u64, l4: Option<L4Class>, new_flow: bool) {
         let secs = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
         for ring in [&mut self.per_second, &mut self.per_minute] {
@@ -135,12 +184,27 @@ mod tests {
     }
 
     #[test]
+    fn merging_shards_equals_one_series() {
+        let mut whole = Series::default();
+        let mut a = Series::default();
+        let mut b = Series::default();
+        for i in 0..3000i64 {
+            let t = at(5_000 + (i * 7919) % 900);
+            whole.add(t, 10, Some(L4Class::Udp), false);
+            if i % 3 == 0 { &mut a } else { &mut b }.add(t, 10, Some(L4Class::Udp), false);
+        }
+        a.merge(&b);
+        let pts = |s: &Series| s.per_second.points().copied().collect::<Vec<_>>();
+        assert_eq!(pts(&a), pts(&whole));
+    }
+
+    #[test]
     fn late_packets_join_their_interval() {
         let mut s = Series::default();
         s.add(at(10), 1, None, false);
         s.add(at(12), 1, None, false);
         s.add(at(11), 1, None, false);
         let pts: Vec<(i64, u64)> = s.per_second.points().map(|p| (p.t, p.packets)).collect();
-        assert_eq!(pts, vec![(10, 2), (12, 1)]);
+        assert_eq!(pts, vec![(10, 1), (11, 1), (12, 1)]);
     }
 }

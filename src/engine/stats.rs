@@ -29,6 +29,11 @@ pub struct Counter {
 }
 
 impl Counter {
+    pub fn merge(&mut self, other: Counter) {
+        self.packets += other.packets;
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+
     fn add(&mut self, bytes: u64) {
         self.packets += 1;
         self.bytes = self.bytes.saturating_add(bytes);
@@ -51,7 +56,7 @@ fn l3_index(c: L3Class) -> usize {
     }
 }
 
-fn l4_index(c: L4Class) -> usize {
+pub fn l4_index(c: L4Class) -> usize {
     match c {
         L4Class::Tcp => 0,
         L4Class::Udp => 1,
@@ -176,6 +181,42 @@ impl Stats {
                 .add(bytes);
         }
         new_peers
+    }
+
+    /// Adds another shard's counters. Each IP pair lives in one shard, so pair counters and
+    /// the peer counts derived from them stay exact.
+    pub fn merge(&mut self, other: Stats) {
+        self.total.merge(other.total);
+        self.first_ts = match (self.first_ts, other.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = match (self.last_ts, other.last_ts) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (mine, theirs) in self.l3.iter_mut().zip(other.l3) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.l4.iter_mut().zip(other.l4) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.apps.iter_mut().zip(other.apps) {
+            mine.merge(theirs);
+        }
+        for (k, v) in other.ports {
+            self.ports.entry(k).or_default().merge(v);
+        }
+        for (k, v) in other.pairs {
+            self.pairs.entry(k).or_default().merge(v);
+        }
+        for (k, v) in other.links {
+            *self.links.entry(k).or_insert(0) += v;
+        }
+        self.truncated += other.truncated;
+        self.malformed += other.malformed;
+        self.fragments += other.fragments;
+        self.pair_overflow += other.pair_overflow;
     }
 
     /// Seconds between the first and last packet.

@@ -83,7 +83,7 @@ struct HostJson<'a> {
     first_ts: f64,
     last_ts: f64,
     macs: Vec<String>,
-    names: &'a [Box<str>],
+    names: Vec<&'a str>,
 }
 
 impl Serialize for HostsJson<'_> {
@@ -98,7 +98,7 @@ impl Serialize for HostsJson<'_> {
                 counters: h,
                 first_ts: h.first_ts.as_secs_f64(),
                 last_ts: h.last_ts.as_secs_f64(),
-                macs: h.macs.iter().map(format_mac).collect(),
+                macs: h.macs.items().map(format_mac).collect(),
                 names: hosts.names(ip),
             };
             map.serialize_entry(&ip.to_string(), &entry)?;

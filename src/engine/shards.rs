@@ -1,0 +1,270 @@
+//! Several engines on several threads, each owning a share of the traffic, with results that
+//! are identical to one engine's.
+//!
+//! How the identity holds:
+//! - Packets are spread by a direction-symmetric hash of the address pair, so every flow, every
+//!   fragment of a datagram and every IP pair (and so each host's peer count) lives in exactly
+//!   one shard.
+//! - Expiry follows packet time. A single engine expires flows when packet time enters a new
+//!   second; the dispatcher sends that same tick to every shard at the same point in the
+//!   stream, so each shard expires exactly the flows a single engine would.
+//! - Every packet carries its position in the whole stream, which decides ties where order
+//!   matters (the first MAC addresses and names seen for a host).
+//! - At the end the shards' results are merged: sums, minimum/maximum times, unions.
+//!
+//! Frames are copied into per-shard batches (one byte arena plus an index, recycled), so the
+//! hand-off costs one channel operation per few hundred packets and no allocation per packet.
+
+use std::net::IpAddr;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use wire::LinkType;
+
+use super::{Engine, EngineConfig};
+use crate::capture::{Frame, IfaceId};
+use crate::time::Timestamp;
+
+/// Entries per batch before it is handed to its shard.
+const BATCH_ENTRIES: usize = 512;
+/// Batches in flight per shard: enough to keep a shard busy while the dispatcher fills the next.
+const QUEUE_BATCHES: usize = 8;
+
+enum Entry {
+    /// Packet time entered a new second: run expiry.
+    Tick(Timestamp),
+    Frame {
+        ts: Timestamp,
+        orig_len: u32,
+        link: LinkType,
+        iface: IfaceId,
+        start: usize,
+        len: usize,
+        seq: u64,
+        clock: Timestamp,
+    },
+}
+
+#[derive(Default)]
+struct Batch {
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.entries.clear();
+    }
+}
+
+enum Msg {
+    Batch(Batch),
+    Finish,
+}
+
+pub struct Shards {
+    senders: Vec<Sender<Msg>>,
+    pending: Vec<Batch>,
+    recycle: Receiver<Batch>,
+    handles: Vec<JoinHandle<Engine>>,
+    last_sec: Option<i64>,
+    seq: u64,
+    /// Latest packet time dispatched so far (see `Engine::process_seq`).
+    clock: Timestamp,
+}
+
+impl Shards {
+    /// Starts `n` shard threads (n ≥ 2 makes sense; 1 works and is used by tests).
+    pub fn start(n: usize, config: &EngineConfig) -> Self {
+        let n = n.max(1);
+        let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(n * (QUEUE_BATCHES + 2));
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = crossbeam_channel::bounded::<Msg>(QUEUE_BATCHES);
+            let recycle = recycle_tx.clone();
+            // Each shard may evict as a whole engine would: the limits are per shard.
+            let engine = Engine::new(config.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("engine-{i}"))
+                .spawn(move || run_shard(engine, &rx, &recycle));
+            match spawned {
+                Ok(h) => {
+                    handles.push(h);
+                    senders.push(tx);
+                }
+                // No thread: fewer shards. The hash spreads over those that started.
+                Err(_) => break,
+            }
+        }
+        let count = senders.len();
+        Shards {
+            senders,
+            pending: (0..count).map(|_| Batch::default()).collect(),
+            recycle: recycle_rx,
+            handles,
+            last_sec: None,
+            seq: 0,
+            clock: Timestamp(i64::MIN),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+
+    /// Hands `frame` (whose IP addresses are `addrs`, when it has any) to its shard.
+    pub fn dispatch(&mut self, frame: &Frame<'_>, addrs: Option<(IpAddr, IpAddr)>) {
+        let n = self.pending.len();
+        if n == 0 {
+            return;
+        }
+        let sec = frame.ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+        if self.last_sec.is_none_or(|last| sec > last) {
+            self.last_sec = Some(sec);
+            for i in 0..n {
+                self.push(i, Entry::Tick(frame.ts));
+            }
+        }
+        let shard = addrs.map_or(0, |(a, b)| (pair_hash(a, b) % n as u64) as usize);
+        let seq = self.seq;
+        self.seq += 1;
+        self.clock = self.clock.max(frame.ts);
+        let clock = self.clock;
+        if let Some(batch) = self.pending.get_mut(shard) {
+            let start = batch.arena.len();
+            batch.arena.extend_from_slice(frame.data);
+            batch.entries.push(Entry::Frame {
+                ts: frame.ts,
+                orig_len: frame.orig_len,
+                link: frame.link,
+                iface: frame.iface,
+                start,
+                len: frame.data.len(),
+                seq,
+                clock,
+            });
+            if batch.entries.len() >= BATCH_ENTRIES {
+                self.send(shard);
+            }
+        }
+    }
+
+    fn push(&mut self, shard: usize, entry: Entry) {
+        if let Some(batch) = self.pending.get_mut(shard) {
+            batch.entries.push(entry);
+            if batch.entries.len() >= BATCH_ENTRIES {
+                self.send(shard);
+            }
+        }
+    }
+
+    fn send(&mut self, shard: usize) {
+        let fresh = self.recycle.try_recv().unwrap_or_default();
+        let Some(slot) = self.pending.get_mut(shard) else {
+            return;
+        };
+        let full = std::mem::replace(slot, fresh);
+        if let Some(tx) = self.senders.get(shard) {
+            // Blocking: a file must be counted whole; live capture drops earlier, at the
+            // capture threads' channel, where the loss is counted.
+            let _ = tx.send(Msg::Batch(full));
+        }
+    }
+
+    /// Flushes every shard, waits for them and merges their results into one engine.
+    pub fn finish(mut self) -> Option<Engine> {
+        for i in 0..self.pending.len() {
+            if !self.pending.get(i).is_some_and(|b| b.entries.is_empty()) {
+                self.send(i);
+            }
+        }
+        for tx in &self.senders {
+            let _ = tx.send(Msg::Finish);
+        }
+        let mut engines = self.handles.drain(..).filter_map(|h| h.join().ok());
+        let mut merged = engines.next()?;
+        for e in engines {
+            merged.merge(e);
+        }
+        Some(merged)
+    }
+}
+
+fn run_shard(mut engine: Engine, rx: &Receiver<Msg>, recycle: &Sender<Batch>) -> Engine {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Batch(mut batch) => {
+                for entry in &batch.entries {
+                    match *entry {
+                        Entry::Tick(ts) => engine.tick(ts),
+                        Entry::Frame {
+                            ts,
+                            orig_len,
+                            link,
+                            iface,
+                            start,
+                            len,
+                            seq,
+                            clock,
+                        } => {
+                            let data = batch.arena.get(start..start + len).unwrap_or(&[]);
+                            let frame = Frame {
+                                ts,
+                                orig_len,
+                                link,
+                                iface,
+                                data,
+                            };
+                            let packet = wire::decode(link, data);
+                            engine.process_seq(&frame, &packet, seq, clock);
+                        }
+                    }
+                }
+                batch.clear();
+                let _ = recycle.try_send(batch);
+            }
+            Msg::Finish => break,
+        }
+    }
+    engine.finish();
+    engine
+}
+
+/// Direction-symmetric hash of an address pair (FNV-1a over the sorted pair): both directions,
+/// and every fragment, of a conversation go to the same shard.
+fn pair_hash(a: IpAddr, b: IpAddr) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in bytes {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for addr in [lo, hi] {
+        match addr {
+            IpAddr::V4(v4) => feed(&v4.octets()),
+            IpAddr::V6(v6) => feed(&v6.octets()),
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_hash_is_symmetric() {
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [192, 168, 1, 7].into();
+        assert_eq!(pair_hash(a, b), pair_hash(b, a));
+        assert_ne!(pair_hash(a, b), pair_hash(a, a));
+    }
+}
