@@ -22,6 +22,9 @@ use crate::config::{self, Config, Source, UsageError};
 use crate::engine::Engine;
 use crate::pipeline::{Accounting, Pipeline};
 use crate::setup;
+use crate::store::{
+    Backpressure, CaptureRow, Recorder, RecorderOptions, StoreWriter, WriterOptions,
+};
 use crate::ui::console::live_stats::LiveStats;
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::{self, Drops, RunInfo};
@@ -171,7 +174,13 @@ fn run_file(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette, config.hex_all, Vec::new()));
-    let mut pipeline = Pipeline::new(accounting(config), printer, filter, config.count);
+    let capture_row = CaptureRow {
+        source: path.to_string(),
+        filter: config.filter.clone(),
+        interfaces: Vec::new(),
+    };
+    let accounting = accounting(config, capture_row, Backpressure::Block)?;
+    let mut pipeline = Pipeline::new(accounting, printer, filter, config.count);
     let result = file::read(path, &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
@@ -203,7 +212,7 @@ fn run_file(
         drops: Drops::default(),
         top: config.top,
     };
-    let engine = finished(pipeline)?;
+    let engine = finished(pipeline, info.drops)?;
     Ok((engine, info, outcome))
 }
 
@@ -233,10 +242,23 @@ fn run_live(
             .map(|f| format!(", filter '{f}'"))
             .unwrap_or_default()
     );
+    let capture_row = CaptureRow {
+        source: format!("live: {}", names.join(", ")),
+        filter: config.filter.clone(),
+        interfaces: names.clone(),
+    };
+    // A slow disk must never stall capture: the writer drops (and counts) instead.
+    let accounting = accounting(config, capture_row, Backpressure::Drop)?;
+    if let Some(db) = &config.db {
+        eprintln!(
+            "netlens: history goes to {} (--no-db to keep none)",
+            db.display()
+        );
+    }
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
-    let mut pipeline = Pipeline::new(accounting(config), printer, None, config.count);
+    let mut pipeline = Pipeline::new(accounting, printer, None, config.count);
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -311,24 +333,57 @@ fn run_live(
         },
         top: config.top,
     };
-    let engine = finished(pipeline)?;
+    let engine = finished(pipeline, info.drops)?;
     Ok((engine, info, None))
 }
 
-/// One engine inline, or `--workers` shards.
-fn accounting(config: &Config) -> Accounting {
+/// One engine inline (recording to the history database when there is one), or `--workers`
+/// shards.
+fn accounting(
+    config: &Config,
+    capture: CaptureRow,
+    backpressure: Backpressure,
+) -> Result<Accounting, Failure> {
     if config.workers > 1 {
-        Accounting::Sharded(crate::engine::shards::Shards::start(
+        return Ok(Accounting::Sharded(crate::engine::shards::Shards::start(
             config.workers,
             &config.engine,
-        ))
-    } else {
-        Accounting::Inline(Box::new(Engine::new(config.engine.clone())))
+        )));
     }
+    let mut engine = Box::new(Engine::new(config.engine.clone()));
+    let Some(db) = &config.db else {
+        return Ok(Accounting::Inline(engine));
+    };
+    let options = WriterOptions {
+        backpressure,
+        retention: config.retention,
+        ..WriterOptions::default()
+    };
+    let writer = StoreWriter::open(db, options).map_err(runtime)?;
+    let recorder = Recorder::start(
+        writer,
+        &mut engine,
+        capture,
+        RecorderOptions {
+            store_packets: config.store_packets,
+        },
+    );
+    Ok(Accounting::Recorded(engine, Box::new(recorder)))
 }
 
-fn finished(pipeline: Pipeline) -> Result<Engine, Failure> {
-    pipeline
-        .finish()
+fn finished(pipeline: Pipeline, drops: Drops) -> Result<Engine, Failure> {
+    let done = pipeline.finish(drops);
+    if let Some(Err(e)) = &done.store {
+        return Err(runtime(format!(
+            "the history database was not completed: {e}"
+        )));
+    }
+    if let Some(Ok(summary)) = &done.store {
+        let dropped = summary.dropped_rows;
+        if dropped > 0 {
+            eprintln!("netlens: the history writer fell behind and dropped {dropped} rows");
+        }
+    }
+    done.engine
         .ok_or_else(|| runtime("the accounting threads failed"))
 }

@@ -129,6 +129,23 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub top: u64,
 
+    /// Keep history in this SQLite file. Live capture writes ./netlens.db unless --no-db;
+    /// reading a file writes only when --db is given.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+
+    /// Keep no history, not even during live capture.
+    #[arg(long, conflicts_with = "db")]
+    pub no_db: bool,
+
+    /// Also store one row per packet in the history (table `packets`).
+    #[arg(long)]
+    pub store_packets: bool,
+
+    /// Delete history older than SPAN (e.g. 7d, 12h, 30m); default: keep everything.
+    #[arg(long, value_name = "SPAN")]
+    pub retention: Option<String>,
+
     /// Threads that account packets (flows, hosts, counters). With more than one, packets are
     /// spread by address pair; the results are the same as with one.
     #[arg(long, value_name = "N", default_value_t = 1,

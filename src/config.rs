@@ -35,6 +35,10 @@ pub struct Config {
     pub top: usize,
     pub engine: EngineConfig,
     pub workers: usize,
+    /// Where history goes, if anywhere.
+    pub db: Option<std::path::PathBuf>,
+    pub store_packets: bool,
+    pub retention: Option<Duration>,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -99,6 +103,26 @@ impl Config {
             _ => None,
         };
         let top = usize::try_from(cli.top).unwrap_or(10);
+        // Live runs keep history by default; reading a file leaves no files behind unless asked.
+        let db = match (&cli.db, cli.no_db, &source) {
+            (_, true, _) => None,
+            (Some(path), false, _) => Some(path.clone()),
+            (None, false, Source::Live(_)) => Some(std::path::PathBuf::from("netlens.db")),
+            (None, false, Source::File(_)) => None,
+        };
+        let retention = match &cli.retention {
+            Some(span) => Some(Duration::from_secs_f64(
+                crate::history::parse_span(span)
+                    .map_err(|e| UsageError::Message(format!("--retention {span}: {e}")))?,
+            )),
+            None => None,
+        };
+        if db.is_some() && cli.workers > 1 {
+            return Err(UsageError::Message(
+                "--workers above 1 cannot write history yet: add --no-db, or use --workers 1"
+                    .into(),
+            ));
+        }
         let home = if cli.home_net.is_empty() {
             let mut nets = HomeNet::default_nets();
             if let Source::Live(names) = &source {
@@ -134,6 +158,9 @@ impl Config {
             top,
             engine,
             workers: usize::try_from(cli.workers).unwrap_or(1),
+            db,
+            store_packets: cli.store_packets,
+            retention,
         })
     }
 }

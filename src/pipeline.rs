@@ -8,11 +8,15 @@ use crate::capture::{Flow, Frame};
 use crate::engine::shards::Shards;
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
+use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
+use crate::ui::console::report::Drops;
 
 /// Where packets are accounted: one engine on this thread, or shards on their own threads.
 pub enum Accounting {
     Inline(Box<Engine>),
+    /// One engine, with its flows, series and hosts recorded to the SQLite history.
+    Recorded(Box<Engine>, Box<Recorder>),
     Sharded(Shards),
 }
 
@@ -76,6 +80,7 @@ impl Pipeline {
         let packet = wire::decode(frame.link, frame.data);
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
+            Accounting::Recorded(engine, recorder) => recorder.process(frame, &packet, engine),
             Accounting::Sharded(shards) => {
                 shards.dispatch(frame, packet.ip().map(|ip| (ip.src, ip.dst)));
                 self.dispatched.merge(Counter {
@@ -102,7 +107,7 @@ impl Pipeline {
     /// The numbers for the live statistics line.
     pub fn live_view(&self) -> LiveView {
         match &self.accounting {
-            Accounting::Inline(engine) => LiveView {
+            Accounting::Inline(engine) | Accounting::Recorded(engine, _) => LiveView {
                 total: engine.stats.total,
                 l4: engine.stats.l4.map(|c| c.packets),
                 top_hosts: engine
@@ -123,14 +128,28 @@ impl Pipeline {
         }
     }
 
-    /// Ends accounting: open flows become records, shards are merged into one engine.
-    pub fn finish(self) -> Option<Engine> {
+    /// Ends accounting: open flows become records (and reach the database, with `drops` in
+    /// the run's row), shards are merged into one engine.
+    pub fn finish(self, drops: Drops) -> Finished {
         match self.accounting {
             Accounting::Inline(mut engine) => {
                 engine.finish();
-                Some(*engine)
+                Finished {
+                    engine: Some(*engine),
+                    store: None,
+                }
             }
-            Accounting::Sharded(shards) => shards.finish(),
+            Accounting::Recorded(mut engine, recorder) => {
+                let store = Some(recorder.finish(&mut engine, drops));
+                Finished {
+                    engine: Some(*engine),
+                    store,
+                }
+            }
+            Accounting::Sharded(shards) => Finished {
+                engine: shards.finish(),
+                store: None,
+            },
         }
     }
 
@@ -140,4 +159,11 @@ impl Pipeline {
             None => Ok(()),
         }
     }
+}
+
+/// What accounting leaves at the end.
+pub struct Finished {
+    pub engine: Option<Engine>,
+    /// What the history writer committed (or why it failed), when `--db` was on.
+    pub store: Option<Result<WriterSummary, StoreError>>,
 }

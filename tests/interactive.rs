@@ -243,7 +243,7 @@ fn setup_in_a_terminal_picks_loopback_custom_filter_and_minimal_mode() {
     // `echo` shows how netlens exited; `sleep` keeps the pane on screen to be read.
     let bin = shell_quote(env!("CARGO_BIN_EXE_netlens"));
     let tmux = Tmux::start(&format!(
-        "{bin} -c 2 --stats-interval 0; echo \"netlens exit status $?\"; sleep 30"
+        "{bin} -c 2 --stats-interval 0 --no-db; echo \"netlens exit status $?\"; sleep 30"
     ));
 
     let downs = tmux.choose("Interface to capture on", devices, |item| {

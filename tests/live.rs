@@ -12,7 +12,11 @@ use crate::util::netlens;
 /// Starts netlens on `lo` and waits for its "capturing on" banner, after which every packet
 /// is seen (the capture is active before the banner is printed).
 fn start(filter: &str, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
+    // Live runs write ./netlens.db by default; tests say where (or --no-db) explicitly.
     let mut args = vec!["-i", "lo", "--immediate-mode", "--color", "never"];
+    if !extra.contains(&"--db") {
+        args.push("--no-db");
+    }
     args.extend_from_slice(extra);
     args.extend(filter.split(' '));
     let mut child = netlens()
@@ -162,4 +166,52 @@ fn count_limit_stops_live_capture_and_prints_log() {
         assert!(line.contains("UDP"), "{line}");
     }
     assert!(err.contains("packets     3"), "{err}");
+}
+
+/// Live capture keeps history: the packets seen reach the SQLite file, and `netlens report`
+/// over it counts the same packets as the capture's own report.
+#[test]
+fn live_capture_writes_history_that_report_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let db_str = db.to_str().unwrap().to_string();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let (child, stderr) = start(
+        &format!("udp port {port}"),
+        &[
+            "-c",
+            "4",
+            "-q",
+            "--report",
+            "json",
+            "--db",
+            &db_str,
+            "--store-packets",
+        ],
+    );
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..4 {
+        tx.send_to(b"history", ("127.0.0.1", port)).unwrap();
+    }
+    let (status, out) = wait(child);
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{err}");
+    let live: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(live["packets"], 4);
+    let hist = crate::util::run(&["report", "--db", &db_str, "--format", "json"]);
+    assert!(
+        hist.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hist.stderr)
+    );
+    let text = String::from_utf8_lossy(&hist.stdout);
+    let h: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(h["packets"], 4, "{text}");
+    let rows = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT COUNT(*) FROM packets; SELECT COUNT(*) FROM flows;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "4\n1\n");
 }

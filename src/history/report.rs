@@ -355,6 +355,9 @@ pub fn text(r: &HistoryReport, p: &Palette) -> String {
     let _ = writeln!(s, "  flows       {} records", r.flow_records);
 
     head(&mut s, "Protocols");
+    if r.packets == 0 {
+        let _ = writeln!(s, "  no traffic in this range");
+    }
     for (name, n) in r.protocols.iter().filter(|(_, n)| *n > 0) {
         let _ = writeln!(s, "  {name:<9} {n:>10} pkts {:>6.2}%", pct(*n, r.packets));
     }
