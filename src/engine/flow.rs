@@ -344,12 +344,7 @@ impl Flow {
     }
 
     pub fn total(&self) -> Counter {
-        Counter {
-            packets: self.counters[0].packets + self.counters[1].packets,
-            bytes: self.counters[0]
-                .bytes
-                .saturating_add(self.counters[1].bytes),
-        }
+        both_ways(&self.counters)
     }
 
     pub fn record(&self, key: &FlowKey, reason: EndReason) -> FlowRecord {
@@ -399,12 +394,7 @@ pub struct FlowRecord {
 
 impl FlowRecord {
     pub fn total(&self) -> Counter {
-        Counter {
-            packets: self.counters[0].packets + self.counters[1].packets,
-            bytes: self.counters[0]
-                .bytes
-                .saturating_add(self.counters[1].bytes),
-        }
+        both_ways(&self.counters)
     }
 
     /// (client, server): the initiator first.
@@ -419,4 +409,11 @@ impl FlowRecord {
         let i = self.initiator.index();
         (self.counters[i], self.counters[1 - i])
     }
+}
+
+/// Both directions' counters added.
+fn both_ways(counters: &[Counter; 2]) -> Counter {
+    let mut total = counters[0];
+    total.merge(counters[1]);
+    total
 }
