@@ -306,29 +306,26 @@ pub fn top_ports(conn: &Connection, f: &Filter, n: usize) -> rusqlite::Result<Ve
 
 /// Flows, packets and bytes by application label.
 pub fn apps(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<AppRow>> {
-    let w = flows_where(f);
-    let sql = format!(
-        "SELECT app, count(*), sum(packets), sum(bytes) FROM flows WHERE {w}
-         GROUP BY app ORDER BY sum(bytes) DESC, app"
-    );
-    let mut st = conn.prepare_cached(&sql)?;
-    let rows = st.query_map(params![f.lo(), f.hi(), f.host], |r| {
-        Ok(AppRow {
-            app: r.get(0)?,
-            flows: u(r, 1)?,
-            packets: u(r, 2)?,
-            bytes: u(r, 3)?,
-        })
-    })?;
-    rows.collect()
+    flows_grouped_by(conn, f, "app", "sum(bytes) DESC, app")
 }
 
 /// Packets and bytes by flow protocol (TCP, UDP, ICMP, ...): the protocol mix of one host.
 pub fn flow_protocols(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<AppRow>> {
+    flows_grouped_by(conn, f, "protocol", "sum(packets) DESC, protocol")
+}
+
+/// Flows, packets and bytes of the range grouped by one text column of `flows`. `column` and
+/// `order` are fixed strings from the callers above, never user input.
+fn flows_grouped_by(
+    conn: &Connection,
+    f: &Filter,
+    column: &str,
+    order: &str,
+) -> rusqlite::Result<Vec<AppRow>> {
     let w = flows_where(f);
     let sql = format!(
-        "SELECT protocol, count(*), sum(packets), sum(bytes) FROM flows WHERE {w}
-         GROUP BY protocol ORDER BY sum(packets) DESC, protocol"
+        "SELECT {column}, count(*), sum(packets), sum(bytes) FROM flows WHERE {w}
+         GROUP BY {column} ORDER BY {order}"
     );
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(params![f.lo(), f.hi(), f.host], |r| {
