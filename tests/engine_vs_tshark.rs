@@ -249,25 +249,7 @@ fn check_file(file: &Path, udp: bool) {
 fn generated_traffic_conversations_and_hosts_match_tshark() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mix.pcap");
-    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
-    let status = Command::new("python3")
-        .arg(&gen)
-        .args([
-            "--packets",
-            "30000",
-            "--seed",
-            "11",
-            "--v6",
-            "0.3",
-            "--vlan",
-            "0.1",
-            "-q",
-            "--out",
-        ])
-        .arg(&pcap)
-        .status()
-        .expect("python3 runs gen_traffic.py");
-    assert!(status.success());
+    crate::util::generate_traffic(&pcap, 30_000, 11, &["--v6", "0.3", "--vlan", "0.1"]);
     check_file(&pcap, true);
 }
 
@@ -305,23 +287,7 @@ fn every_flow_becomes_a_record() {
 fn passive_names_come_from_dns_sni_and_http_host() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("names.pcap");
-    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
-    let status = Command::new("python3")
-        .arg(&gen)
-        .args([
-            "--packets",
-            "20000",
-            "--seed",
-            "5",
-            "--v6",
-            "0.2",
-            "-q",
-            "--out",
-        ])
-        .arg(&pcap)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::util::generate_traffic(&pcap, 20_000, 5, &["--v6", "0.2"]);
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(&pcap)

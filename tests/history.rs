@@ -27,25 +27,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn generate(out: &Path, packets: u32, seed: u32, extra: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
-    let status = Command::new("python3")
-        .arg(&script)
-        .args([
-            "--packets",
-            &packets.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .arg("-q")
-        .status()
-        .expect("python3 runs gen_traffic.py");
-    assert!(status.success(), "gen_traffic.py failed");
-}
-
 /// The generated capture (20 000 packets, seed 9) and its database, built once per run.
 struct Fixture {
     pcap: PathBuf,
@@ -58,7 +39,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let dir = scratch("fixture");
         let pcap = dir.join("x.pcap");
-        generate(&pcap, 20_000, 9, &[]);
+        crate::util::generate_traffic(&pcap, 20_000, 9, &[]);
         let db = dir.join("x.db");
         let summary = ingest_file(pcap.to_str().unwrap(), &db).unwrap();
         Fixture { pcap, db, summary }
@@ -491,7 +472,7 @@ fn charts_are_valid_png_and_svg() {
     let dir = scratch("chart");
     // A slower capture spans a minute, so the traffic chart has a line to draw.
     let pcap = dir.join("slow.pcap");
-    generate(&pcap, 6_000, 3, &["--pps", "100"]);
+    crate::util::generate_traffic(&pcap, 6_000, 3, &["--pps", "100"]);
     let db = dir.join("slow.db");
     ingest_file(s(&pcap), &db).unwrap();
     for kind in ["traffic", "protocols", "talkers"] {
@@ -592,7 +573,7 @@ fn retention_deletes_rows_past_the_window() {
     let dir = scratch("retention");
     let pcap = dir.join("long.pcap");
     // 3 000 packets at 25/s: two minutes of traffic.
-    generate(&pcap, 3_000, 5, &["--pps", "25"]);
+    crate::util::generate_traffic(&pcap, 3_000, 5, &["--pps", "25"]);
     let db = dir.join("r.db");
     let sm = ingest_file_with(
         s(&pcap),

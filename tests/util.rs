@@ -102,3 +102,24 @@ pub fn json_report(args: &[&str]) -> serde_json::Value {
 pub fn tool_available(name: &str) -> bool {
     Command::new(name).arg("--version").output().is_ok()
 }
+
+/// Writes a deterministic capture of mixed traffic with ../shared/bench/gen_traffic.py
+/// (`extra`: more of its flags, e.g. `["--v6", "0.3"]`).
+pub fn generate_traffic(out: &std::path::Path, packets: u32, seed: u32, extra: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .args([
+            "--packets",
+            &packets.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .status()
+        .expect("python3 runs gen_traffic.py");
+    assert!(status.success(), "gen_traffic.py failed");
+}

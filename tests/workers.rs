@@ -56,25 +56,8 @@ fn one_and_three_workers_agree_on_every_corpus_file() {
 fn one_and_three_workers_agree_on_generated_traffic_with_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mix.pcap");
-    let gen =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
     // A low packet rate spreads 30k packets over minutes, so idle and closed timeouts fire.
-    let status = std::process::Command::new("python3")
-        .arg(&gen)
-        .args([
-            "--packets",
-            "30000",
-            "--seed",
-            "4",
-            "--pps",
-            "200",
-            "-q",
-            "--out",
-        ])
-        .arg(&pcap)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::util::generate_traffic(&pcap, 30_000, 4, &["--pps", "200"]);
     let p = pcap.to_str().unwrap();
     let extra = ["--idle-timeout", "10", "--active-timeout", "30"];
     let one = report(p, "1", &extra).unwrap();
