@@ -4,7 +4,7 @@
 //! `netlens -r f | head`); 1 the input or the system failed (damaged file, no permission);
 //! 2 the command line is wrong (bad flag, invalid filter, unknown interface).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -20,13 +20,16 @@ use crate::capture::Flow;
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{self, Config, Source, UsageError};
 use crate::engine::Engine;
-use crate::pipeline::{Accounting, Pipeline};
+use crate::output::jsonl::JsonlSink;
+use crate::output::savefile::Savefile;
+use crate::pipeline::{Accounting, Outputs, Pipeline};
 use crate::setup;
 use crate::store::{
     Backpressure, CaptureRow, Recorder, RecorderOptions, StoreWriter, WriterOptions,
 };
 use crate::ui::console::live_stats::LiveStats;
 use crate::ui::console::printer::Printer;
+use crate::ui::console::progress::Progress;
 use crate::ui::console::report::{self, Drops, RunInfo};
 use crate::ui::console::style::Palette;
 
@@ -164,7 +167,7 @@ type RunResult = (Engine, RunInfo, Option<String>);
 fn run_file(
     config: &Config,
     path: &str,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     palette: Palette,
 ) -> Result<RunResult, Failure> {
     let filter = match &config.filter {
@@ -179,23 +182,35 @@ fn run_file(
         filter: config.filter.clone(),
         interfaces: Vec::new(),
     };
+    let (input, size) = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
+    let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
-    let mut pipeline = Pipeline::new(accounting, printer, filter, config.count);
-    let result = file::read(path, &mut |frame| {
+    let mut pipeline = Pipeline::new(accounting, printer, outputs, filter, config.count);
+    let stdout_shared = config.mode.is_some() && io::stdout().is_terminal();
+    let (input, mut progress) = Progress::for_file(input, size, stdout_shared);
+    let result = file::read_from(path, Box::new(input), &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
         }
+        if let Some(p) = &mut progress {
+            p.frame();
+        }
         pipeline.handle(frame)
     });
+    if let Some(p) = progress {
+        p.finish();
+    }
     let mut outcome = None;
     let flushed = pipeline.flush();
     match result {
         Ok(_) => {}
         Err(ReadError::Sink(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(ReadError::Sink(e)) => return Err(runtime(format!("cannot write output: {e}"))),
-        Err(ReadError::File(e @ file::FileError::Open { .. }))
-        | Err(ReadError::File(e @ file::FileError::Empty(_)))
+        Err(ReadError::File(e @ file::FileError::Empty(_)))
         | Err(ReadError::File(e @ file::FileError::NotACapture(_))) => return Err(runtime(e)),
+        // Stopped by a signal while the input was idle: the input was cut by us, not damaged.
+        Err(ReadError::File(file::FileError::Truncated { .. })) if stop.load(Ordering::Relaxed) => {
+        }
         Err(ReadError::File(e)) => outcome = Some(e.to_string()),
     }
     if let Err(e) = flushed {
@@ -212,8 +227,8 @@ fn run_file(
         drops: Drops::default(),
         top: config.top,
     };
-    let engine = finished(pipeline, info.drops)?;
-    Ok((engine, info, outcome))
+    let (engine, output_error) = finished(pipeline, info.drops)?;
+    Ok((engine, info, outcome.or(output_error)))
 }
 
 fn run_live(
@@ -258,7 +273,8 @@ fn run_live(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
-    let mut pipeline = Pipeline::new(accounting, printer, None, config.count);
+    let outputs = outputs(config)?;
+    let mut pipeline = Pipeline::new(accounting, printer, outputs, None, config.count);
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -333,8 +349,24 @@ fn run_live(
         },
         top: config.top,
     };
-    let engine = finished(pipeline, info.drops)?;
-    Ok((engine, info, None))
+    let (engine, output_error) = finished(pipeline, info.drops)?;
+    Ok((engine, info, output_error))
+}
+
+/// `-w` and `--jsonl`, opened before capture starts so a bad path fails at once.
+fn outputs(config: &Config) -> Result<Outputs, Failure> {
+    let save = match &config.save {
+        Some(options) => Some(Savefile::create(options.clone()).map_err(runtime)?),
+        None => None,
+    };
+    let jsonl = match &config.jsonl {
+        Some((target, packets)) => Some(
+            JsonlSink::open(target, *packets)
+                .map_err(|e| runtime(format!("cannot create {target}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Outputs { save, jsonl })
 }
 
 /// One engine inline (recording to the history database when there is one), or `--workers`
@@ -371,7 +403,8 @@ fn accounting(
     Ok(Accounting::Recorded(engine, Box::new(recorder)))
 }
 
-fn finished(pipeline: Pipeline, drops: Drops) -> Result<Engine, Failure> {
+/// The merged engine, and why an output stopped early (reported after the final report).
+fn finished(pipeline: Pipeline, drops: Drops) -> Result<(Engine, Option<String>), Failure> {
     let done = pipeline.finish(drops);
     if let Some(Err(e)) = &done.store {
         return Err(runtime(format!(
@@ -384,6 +417,8 @@ fn finished(pipeline: Pipeline, drops: Drops) -> Result<Engine, Failure> {
             eprintln!("netlens: the history writer fell behind and dropped {dropped} rows");
         }
     }
-    done.engine
-        .ok_or_else(|| runtime("the accounting threads failed"))
+    let engine = done
+        .engine
+        .ok_or_else(|| runtime("the accounting threads failed"))?;
+    Ok((engine, done.output_error))
 }

@@ -129,6 +129,40 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub top: u64,
 
+    /// Write the packets (after the filter) to FILE as pcap ('-' for standard output), like
+    /// tcpdump -w. Add -q to write without the packet log.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<String>,
+
+    /// Write pcapng (interface blocks with names) instead of pcap.
+    #[arg(long, requires = "write")]
+    pub pcapng: bool,
+
+    /// Start a new -w file before it would exceed MB million bytes (FILE, FILE1, FILE2, ...).
+    #[arg(short = 'C', long = "file-size", value_name = "MB", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub file_size_mb: Option<u64>,
+
+    /// Start a new -w file every SECS seconds of packet time; FILE is a strftime pattern (UTC).
+    #[arg(short = 'G', long = "rotate-seconds", value_name = "SECS", requires = "write",
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub rotate_secs: Option<u64>,
+
+    /// With -C: keep COUNT files, reusing the oldest (a ring). With -G alone: stop after
+    /// COUNT files.
+    #[arg(short = 'W', long = "file-count", value_name = "COUNT", requires = "write",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub file_count: Option<u32>,
+
+    /// Stream one JSON object per line to FILE ('-' for standard output): each flow record
+    /// as its flow ends.
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<String>,
+
+    /// With --jsonl: also one line per packet.
+    #[arg(long, requires = "jsonl")]
+    pub jsonl_packets: bool,
+
     /// Keep history in this SQLite file. Live capture writes ./netlens.db unless --no-db;
     /// reading a file writes only when --db is given.
     #[arg(long, value_name = "FILE")]

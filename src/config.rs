@@ -10,6 +10,7 @@ use crate::cli::{Cli, ReportFormat};
 use crate::engine::flows::FlowConfig;
 use crate::engine::hosts::HomeNet;
 use crate::engine::EngineConfig;
+use crate::output::savefile::{Format, SaveOptions};
 use crate::ui::console::printer::Mode;
 
 /// Where packets come from.
@@ -39,6 +40,10 @@ pub struct Config {
     pub db: Option<std::path::PathBuf>,
     pub store_packets: bool,
     pub retention: Option<Duration>,
+    /// `-w` and its rotation.
+    pub save: Option<SaveOptions>,
+    /// `--jsonl` target, and whether packets go there too.
+    pub jsonl: Option<(String, bool)>,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -84,7 +89,45 @@ impl Config {
             // Compile once now so a typo fails before any capture starts, with libpcap's words.
             FileFilter::new(expr)?;
         }
-        let mode = if cli.quiet || cli.report == ReportFormat::Json {
+        let save = match &cli.write {
+            Some(path) => {
+                let options = SaveOptions {
+                    path: path.clone(),
+                    format: if cli.pcapng {
+                        Format::Pcapng
+                    } else {
+                        Format::Pcap
+                    },
+                    max_bytes: cli.file_size_mb.map(|mb| mb.saturating_mul(1_000_000)),
+                    rotate_secs: cli.rotate_secs,
+                    max_files: cli.file_count,
+                    iface_names: match &source {
+                        Source::Live(names) => names.clone(),
+                        Source::File(_) => Vec::new(),
+                    },
+                };
+                options.validate().map_err(UsageError::Message)?;
+                Some(options)
+            }
+            None => None,
+        };
+        let jsonl = cli.jsonl.clone().map(|t| (t, cli.jsonl_packets));
+        // Standard output can carry one thing: packet lines, a capture, JSON lines or the report.
+        let stdout_users: Vec<&str> = [
+            (save.as_ref().is_some_and(|s| s.path == "-"), "-w -"),
+            (jsonl.as_ref().is_some_and(|(t, _)| t == "-"), "--jsonl -"),
+            (cli.report == ReportFormat::Json, "--report json"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if stdout_users.len() > 1 {
+            return Err(UsageError::Message(format!(
+                "{} all write to standard output: send all but one to a file",
+                stdout_users.join(" and ")
+            )));
+        }
+        let mode = if cli.quiet || !stdout_users.is_empty() {
             None
         } else if cli.hex {
             Some(Mode::Detailed)
@@ -117,6 +160,11 @@ impl Config {
             )),
             None => None,
         };
+        if jsonl.is_some() && cli.workers > 1 {
+            return Err(UsageError::Message(
+                "--workers above 1 cannot stream --jsonl yet: use --workers 1".into(),
+            ));
+        }
         if db.is_some() && cli.workers > 1 {
             return Err(UsageError::Message(
                 "--workers above 1 cannot write history yet: add --no-db, or use --workers 1"
@@ -161,6 +209,8 @@ impl Config {
             db,
             store_packets: cli.store_packets,
             retention,
+            save,
+            jsonl,
         })
     }
 }

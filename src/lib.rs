@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod history;
+pub mod output;
 pub mod pipeline;
 pub mod setup;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The per-frame path shared by files and live capture: filter (files only; live filters run in
-//! the kernel), decode, account in the engine, print, and stop at `-c`.
+//! the kernel), save (`-w`), decode, account in the engine, stream (`--jsonl`), print, and stop
+//! at `-c`.
 
 use std::io;
 
@@ -8,6 +9,8 @@ use crate::capture::{Flow, Frame};
 use crate::engine::shards::Shards;
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
+use crate::output::jsonl::JsonlSink;
+use crate::output::savefile::{Saved, Savefile};
 use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
@@ -36,30 +39,48 @@ pub struct Pipeline {
     dispatched: Counter,
     dispatched_l4: [u64; 5],
     printer: Option<Printer>,
+    outputs: Outputs,
     filter: Option<FileFilter>,
     limit: Option<u64>,
     /// Frames that passed the filter.
     pub accepted: u64,
     /// Set when the filter cannot be compiled for a link type met in the file.
     pub filter_error: Option<FilterError>,
+    /// Set when an output (`-w`, `--jsonl`) failed; the run stops there, keeping its counts.
+    pub output_error: Option<String>,
+}
+
+/// Copies of the traffic written as it is counted.
+#[derive(Default)]
+pub struct Outputs {
+    pub save: Option<Savefile>,
+    pub jsonl: Option<JsonlSink>,
 }
 
 impl Pipeline {
     pub fn new(
-        accounting: Accounting,
+        mut accounting: Accounting,
         printer: Option<Printer>,
+        outputs: Outputs,
         filter: Option<FileFilter>,
         limit: Option<u64>,
     ) -> Self {
+        if outputs.jsonl.is_some() {
+            if let Accounting::Inline(engine) = &mut accounting {
+                engine.keep_records();
+            }
+        }
         Pipeline {
             accounting,
             dispatched: Counter::default(),
             dispatched_l4: [0; 5],
             printer,
+            outputs,
             filter,
             limit,
             accepted: 0,
             filter_error: None,
+            output_error: None,
         }
     }
 
@@ -73,6 +94,17 @@ impl Pipeline {
                 Ok(false) => return Ok(Flow::Continue),
                 Err(e) => {
                     self.filter_error = Some(e);
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
+        if let Some(save) = &mut self.outputs.save {
+            match save.write(frame) {
+                Ok(Saved::Written) => {}
+                // `-G` with `-W`: the last file is complete, so the run ends, as tcpdump's does.
+                Ok(Saved::Done) => return Ok(Flow::Stop),
+                Err(e) => {
+                    self.output_error = Some(e.to_string());
                     return Ok(Flow::Stop);
                 }
             }
@@ -93,6 +125,27 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(jsonl) = &mut self.outputs.jsonl {
+            let written = match &mut self.accounting {
+                Accounting::Inline(engine) if engine.has_records() => {
+                    jsonl.records(&engine.take_records())
+                }
+                Accounting::Recorded(engine, recorder) if engine.has_records() => {
+                    let records = engine.take_records();
+                    let written = jsonl.records(&records);
+                    recorder.send_records(records);
+                    written
+                }
+                _ => Ok(()),
+            }
+            .and_then(|()| match jsonl.wants_packets() {
+                true => jsonl.packet(frame, &packet),
+                false => Ok(()),
+            });
+            if let Err(e) = written {
+                return self.jsonl_failed(e);
+            }
+        }
         if let Some(printer) = &mut self.printer {
             printer.print(frame, &packet)?;
         }
@@ -102,6 +155,21 @@ impl Pipeline {
         } else {
             Flow::Continue
         })
+    }
+
+    /// A closed pipe ends the run quietly (like the packet log); any other error is reported.
+    fn jsonl_failed(&mut self, e: io::Error) -> io::Result<Flow> {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Err(e);
+        }
+        let target = self
+            .outputs
+            .jsonl
+            .as_ref()
+            .map_or("", |j| j.target.as_str());
+        self.output_error = Some(format!("cannot write JSON lines to {target}: {e}"));
+        self.outputs.jsonl = None;
+        Ok(Flow::Stop)
     }
 
     /// The numbers for the live statistics line.
@@ -130,30 +198,62 @@ impl Pipeline {
 
     /// Ends accounting: open flows become records (and reach the database, with `drops` in
     /// the run's row), shards are merged into one engine.
-    pub fn finish(self, drops: Drops) -> Finished {
-        match self.accounting {
+    /// Outputs are completed too: the last `-w` file, the rest of the JSON lines.
+    pub fn finish(mut self, drops: Drops) -> Finished {
+        let mut output_error = self.output_error.take();
+        let mut jsonl = self.outputs.jsonl.take();
+        let mut stream = |engine: &mut Engine| {
+            engine.finish();
+            let records = engine.take_records();
+            if let Some(j) = &mut jsonl {
+                if let Err(e) = j.records(&records).and_then(|()| j.flush()) {
+                    if e.kind() != io::ErrorKind::BrokenPipe {
+                        output_error
+                            .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
+                    }
+                }
+            }
+            records
+        };
+        let (engine, store) = match self.accounting {
             Accounting::Inline(mut engine) => {
-                engine.finish();
-                Finished {
-                    engine: Some(*engine),
-                    store: None,
-                }
+                stream(&mut engine);
+                (Some(*engine), None)
             }
-            Accounting::Recorded(mut engine, recorder) => {
+            Accounting::Recorded(mut engine, mut recorder) => {
+                let records = stream(&mut engine);
+                recorder.send_records(records);
                 let store = Some(recorder.finish(&mut engine, drops));
-                Finished {
-                    engine: Some(*engine),
-                    store,
-                }
+                (Some(*engine), store)
             }
-            Accounting::Sharded(shards) => Finished {
-                engine: shards.finish(),
-                store: None,
-            },
+            Accounting::Sharded(shards) => (shards.finish(), None),
+        };
+        if let Some(save) = self.outputs.save.take() {
+            if let Err(e) = save.finish() {
+                output_error.get_or_insert(e.to_string());
+            }
+        }
+        Finished {
+            engine,
+            store,
+            output_error,
         }
     }
 
+    /// Pushes out what the packet log and the outputs have buffered (live capture: after each
+    /// batch). A failing output is reported at the end, with the counts.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(save) = &mut self.outputs.save {
+            if let Err(e) = save.flush() {
+                self.output_error.get_or_insert(e.to_string());
+                self.outputs.save = None;
+            }
+        }
+        if let Some(jsonl) = &mut self.outputs.jsonl {
+            if let Err(e) = jsonl.flush() {
+                self.jsonl_failed(e)?;
+            }
+        }
         match &mut self.printer {
             Some(p) => p.flush(),
             None => Ok(()),
@@ -166,4 +266,6 @@ pub struct Finished {
     pub engine: Option<Engine>,
     /// What the history writer committed (or why it failed), when `--db` was on.
     pub store: Option<Result<WriterSummary, StoreError>>,
+    /// Why an output (`-w`, `--jsonl`) stopped early or could not be completed.
+    pub output_error: Option<String>,
 }

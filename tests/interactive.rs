@@ -441,3 +441,34 @@ fn listing_interfaces_needs_no_privileges() {
         "every line is `N.name ...`: {stdout}"
     );
 }
+
+/// Reading a large file with stderr on a terminal shows a progress bar (bytes, packets/s, time
+/// left) and clears it before the report; with stderr on a pipe there is none.
+#[test]
+fn progress_bar_for_large_files_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("big.pcap");
+    // About 185 MB: above the size that shows the bar at once.
+    crate::util::generate_traffic(&pcap, 300_000, 7, &[]);
+    let bin = shell_quote(env!("CARGO_BIN_EXE_netlens"));
+    let file = shell_quote(pcap.to_str().unwrap());
+    // Packet lines go to /dev/null (the bar must not tear them), stderr stays on the terminal.
+    let tmux = Tmux::start(&format!(
+        "{bin} -r {file} > /dev/null; echo \"netlens exit status $?\"; sleep 30"
+    ));
+    tmux.wait_for("the progress bar", |s| {
+        (s.contains("packets/s") && s.contains("ETA") && s.contains("MiB/")).then_some(())
+    });
+    let screen = tmux.wait_for("the end of the run", |s| {
+        s.contains("netlens exit status 0").then(|| s.to_string())
+    });
+    assert!(screen.contains("netlens report"), "{screen}");
+    assert!(
+        !screen.contains("ETA"),
+        "the bar was left behind:\n{screen}"
+    );
+
+    let piped = run(&["-r", pcap.to_str().unwrap(), "-q", "-c", "100000"]);
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("ETA"));
+}

@@ -13,5 +13,6 @@ mod engine_vs_tshark;
 mod history;
 mod interactive;
 mod live;
+mod outputs;
 mod snapshots;
 mod workers;

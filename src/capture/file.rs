@@ -10,6 +10,8 @@
 use std::fs::File;
 use std::io::{self, Chain, Cursor, Read};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
@@ -68,16 +70,33 @@ pub fn read(
     path: &str,
     sink: &mut dyn FnMut(&Frame<'_>) -> io::Result<Flow>,
 ) -> Result<u64, ReadError> {
-    let input: Box<dyn Read + Send> = if path == "-" {
-        Box::new(io::stdin())
-    } else {
-        let file = File::open(Path::new(path)).map_err(|source| FileError::Open {
-            path: path.to_string(),
-            source,
-        })?;
-        Box::new(file)
-    };
+    let (input, _) = open(path, None)?;
     read_from(path, input, sink)
+}
+
+/// Opens `path` (`-` for standard input), with its size when it is a regular file (for a
+/// progress bar). With `stop`, standard input is read so that setting `stop` ends the input
+/// even while the pipe is idle.
+pub fn open(
+    path: &str,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<(Box<dyn Read + Send>, Option<u64>), FileError> {
+    if path == "-" {
+        return Ok(match stop {
+            Some(stop) => (Box::new(super::stdin::StoppableStdin::spawn(stop)), None),
+            None => (Box::new(io::stdin()), None),
+        });
+    }
+    let file = File::open(Path::new(path)).map_err(|source| FileError::Open {
+        path: path.to_string(),
+        source,
+    })?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((Box::new(file), size))
 }
 
 /// A failure of the file, or of the consumer (e.g. stdout closed).
@@ -89,7 +108,8 @@ pub enum ReadError {
     Sink(io::Error),
 }
 
-fn read_from(
+/// Reads frames from `input`, already opened from `path` (named in errors).
+pub fn read_from(
     path: &str,
     mut input: Box<dyn Read + Send>,
     sink: &mut dyn FnMut(&Frame<'_>) -> io::Result<Flow>,
@@ -100,7 +120,7 @@ fn read_from(
     };
     // create_reader sniffs the format from a single read(); a pipe may deliver only a few bytes
     // at first, so gather the first block ourselves and put it back in front of the stream.
-    let prefix = read_prefix(&mut input, 64 * 1024).map_err(err_read)?;
+    let prefix = read_prefix(&mut input).map_err(err_read)?;
     if prefix.is_empty() {
         return Err(FileError::Empty(path.to_string()).into());
     }
@@ -182,9 +202,15 @@ fn read_from(
 /// that was never on the wire; like Wireshark's wiretap (`libpcap.c`, pseudo-header handling) we
 /// leave it out of the byte counts: SunATM (LINKTYPE 123) has 4 bytes.
 fn wire_len(link: LinkType, orig_len: u32) -> u32 {
+    orig_len.saturating_sub(pseudo_header_len(link))
+}
+
+/// Bytes of pseudo-header at the start of each record of `link` (see [`wire_len`]); `-w` adds
+/// them back, so a rewritten file states the same lengths as its source.
+pub fn pseudo_header_len(link: LinkType) -> u32 {
     match link.to_dlt() {
-        123 => orig_len.saturating_sub(4),
-        _ => orig_len,
+        123 => 4,
+        _ => 0,
     }
 }
 
@@ -222,19 +248,38 @@ fn corrupt(path: &str, frames: u64, offset: u64, what: String) -> FileError {
     }
 }
 
-fn read_prefix(input: &mut dyn Read, want: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
+/// The start of the input, enough for pcap-parser to recognise the format: the 24-byte pcap
+/// header, or pcapng's whole first block (its section header, bounded to 64 KiB). No more, so a
+/// slow live pipe shows its first packets at once.
+fn read_prefix(input: &mut dyn Read) -> io::Result<Vec<u8>> {
+    const MAX: usize = 64 * 1024;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let want = match buf.get(0..12) {
+            Some(h) if h[0..4] == [0x0a, 0x0d, 0x0d, 0x0a] => {
+                let len = [h[4], h[5], h[6], h[7]];
+                let block = if h[8..12] == [0x4d, 0x3c, 0x2b, 0x1a] {
+                    u32::from_le_bytes(len)
+                } else {
+                    u32::from_be_bytes(len)
+                };
+                (block as usize).clamp(28, MAX)
+            }
+            Some(_) => 24,
+            None => 12,
+        };
+        if buf.len() >= want {
+            return Ok(buf);
+        }
+        let room = (want - buf.len()).min(chunk.len());
+        match input.read(&mut chunk[..room]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 fn handle_block(

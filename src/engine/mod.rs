@@ -198,6 +198,12 @@ impl Engine {
         self.keep_records = true;
     }
 
+    /// Whether records ended since the last [`Engine::take_records`] (only with
+    /// [`Engine::keep_records`]).
+    pub fn has_records(&self) -> bool {
+        !self.records.is_empty()
+    }
+
     /// Records ended since the last call, for outputs that store or export them.
     pub fn take_records(&mut self) -> Vec<FlowRecord> {
         self.noted = 0;

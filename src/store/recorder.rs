@@ -167,7 +167,11 @@ impl Recorder {
 
     fn take_records(&mut self, engine: &mut Engine) {
         self.since_take = 0;
-        let records = engine.take_records();
+        self.send_records(engine.take_records());
+    }
+
+    /// Stores records another output took from the engine first (`--jsonl` streams them too).
+    pub fn send_records(&mut self, records: Vec<crate::engine::flow::FlowRecord>) {
         if !records.is_empty() {
             self.writer.send(StoreMsg::Flows(records));
         }

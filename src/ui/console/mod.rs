@@ -3,5 +3,6 @@
 pub mod fragments;
 pub mod live_stats;
 pub mod printer;
+pub mod progress;
 pub mod report;
 pub mod style;
