@@ -355,3 +355,212 @@ fn passive_names_come_from_dns_sni_and_http_host() {
         "the generated traffic names many servers: {named}"
     );
 }
+
+/// A ClientHello padded so its server name falls in a later segment (as large post-quantum
+/// hellos do). `pad` bytes of the padding extension (RFC 7685) come before server_name.
+fn client_hello(sni: &str, pad: usize) -> Vec<u8> {
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0x00, 0x15]);
+    ext.extend_from_slice(&(pad as u16).to_be_bytes());
+    ext.extend(std::iter::repeat_n(0u8, pad));
+    let name = sni.as_bytes();
+    ext.extend_from_slice(&[0x00, 0x00]);
+    ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+    ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    ext.extend_from_slice(name);
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[7u8; 32]);
+    body.push(0); // no session id
+    body.extend_from_slice(&[0x00, 0x02, 0x13, 0x01, 0x01, 0x00]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![0x01, 0, (body.len() >> 8) as u8, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// One TCP segment: (client→server?, seq, ack, flags, payload).
+type Segment = (bool, u32, u32, u8, Vec<u8>);
+
+/// Writes Ethernet/IPv4/TCP frames as a pcap, 1 ms apart: each connection `c` from
+/// 10.0.0.<c>:40000 to 192.0.2.<c>:443.
+fn write_tcp_pcap(path: &std::path::Path, conns: &[(u8, Vec<Segment>)]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut t = 1_700_000_000u64 * 1_000_000;
+    for (c, segments) in conns {
+        for (to_server, seq, ack, flags, payload) in segments {
+            let (src, dst, sp, dp) = if *to_server {
+                ([10, 0, 0, *c], [192, 0, 2, *c], 40000, 443)
+            } else {
+                ([192, 0, 2, *c], [10, 0, 0, *c], 443, 40000)
+            };
+            let builder =
+                etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                    .ipv4(src, dst, 64);
+            let mut tcp = builder.tcp(sp, dp, *seq, 64240);
+            if flags & 0x02 != 0 {
+                tcp = tcp.syn();
+            }
+            if flags & 0x10 != 0 {
+                tcp = tcp.ack(*ack);
+            }
+            if flags & 0x08 != 0 {
+                tcp = tcp.psh();
+            }
+            let mut frame = Vec::new();
+            tcp.write(&mut frame, payload).unwrap();
+            t += 1000;
+            out.extend_from_slice(&((t / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((t % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// ClientHellos over several segments are named as tshark's reassembly names them: in order,
+/// with a retransmission in between, and not at all when a segment is missing (neither tool
+/// can see the name then).
+#[test]
+fn split_client_hellos_are_named_like_tshark() {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const PSH_ACK: u8 = 0x18;
+    let handshake = |isn: u32| {
+        vec![
+            (true, isn, 0, SYN, vec![]),
+            (false, 9000, isn + 1, SYN | ACK, vec![]),
+            (true, isn + 1, 9001, ACK, vec![]),
+        ]
+    };
+    let split = |isn: u32, hello: &[u8], cuts: &[usize], skip: Option<usize>, resend: bool| {
+        let mut segs = handshake(isn);
+        let mut start = 0;
+        let mut bounds: Vec<usize> = cuts.to_vec();
+        bounds.push(hello.len());
+        for (i, end) in bounds.iter().enumerate() {
+            let seg = (
+                true,
+                isn + 1 + start as u32,
+                9001,
+                PSH_ACK,
+                hello[start..*end].to_vec(),
+            );
+            if skip != Some(i) {
+                segs.push(seg.clone());
+                if resend && i == 0 {
+                    segs.push(seg);
+                }
+            }
+            start = *end;
+        }
+        segs
+    };
+    let one = client_hello("whole.example", 100);
+    let two = client_hello("split.example", 1500);
+    let three = client_hello("resent.example", 2500);
+    let gap = client_hello("gap.example", 2500);
+    let conns = vec![
+        (1, split(1000, &one, &[], None, false)),
+        (2, split(2000, &two, &[1000], None, false)),
+        (3, split(3000, &three, &[1200, 2400], None, true)),
+        (4, split(4000, &gap, &[1000, 2000], Some(1), false)),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("hellos.pcap");
+    write_tcp_pcap(&pcap, &conns);
+
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-Y", "tls.handshake.extensions_server_name", "-T", "fields"])
+        .args(["-e", "ip.dst", "-e", "tls.handshake.extensions_server_name"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tshark: BTreeMap<String, String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(ip, name)| (ip.to_string(), name.to_string()))
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("192.0.2.1", "whole.example"),
+        ("192.0.2.2", "split.example"),
+        ("192.0.2.3", "resent.example"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(tshark, expected, "tshark's view of the test capture");
+
+    let r = json_report(&["-r", pcap.to_str().unwrap()]);
+    let mut netlens = BTreeMap::new();
+    for (ip, h) in r["hosts"].as_object().unwrap() {
+        for n in h["names"].as_array().unwrap() {
+            netlens.insert(ip.clone(), n.as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(netlens, expected);
+    let flow_names: Vec<&str> = r["top_flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(flow_names.len(), 3, "{flow_names:?}");
+}
+
+/// QUIC Initials are opened as tshark opens them (keys from the client's Destination Connection
+/// ID), and their ClientHello names the server. tshark is the judge on the captures it can
+/// decrypt; on quic_vn.pcap it fails after the version negotiation (it keeps the first
+/// Initial's keys for the connection), while the client's second Initial authenticates under
+/// keys from its own DCID, so netlens names it too. A truncated Initial cannot be opened.
+#[test]
+fn quic_initials_name_servers_like_tshark() {
+    for (file, expected) in [
+        ("quic_handshake.pcap", Some("localhost")),
+        ("quic_retry.pcap", Some("localhost")),
+        ("quic_vn.pcap", Some("localhost")),
+        ("quic_handshake_truncated.pcap", None),
+    ] {
+        let path = crate::util::corpus_file(file);
+        if file != "quic_vn.pcap" {
+            let out = Command::new("tshark")
+                .args(["-n", "-r"])
+                .arg(&path)
+                .args(["-T", "fields", "-e", "tls.handshake.extensions_server_name"])
+                .output()
+                .unwrap();
+            let names: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            assert_eq!(
+                names.first().map(String::as_str),
+                expected,
+                "tshark on {file}"
+            );
+        }
+        let r = json_report(&["-r", path.to_str().unwrap()]);
+        let flow = &r["top_flows"][0];
+        assert_eq!(flow["name"].as_str(), expected, "{file}");
+        if expected.is_some() {
+            assert_eq!(flow["app"], "QUIC", "{file}");
+            assert_eq!(r["hosts"]["::1"]["names"][0].as_str(), expected, "{file}");
+        }
+    }
+}

@@ -226,6 +226,8 @@ pub struct Flow {
     /// A name the flow revealed: TLS SNI, HTTP Host, DNS question.
     pub name: Option<Box<str>>,
     pub iface: IfaceId,
+    /// The client's TLS hello spans segments and is being gathered (`hello.rs`).
+    pub hello_pending: bool,
 }
 
 impl Flow {
@@ -270,6 +272,7 @@ impl Flow {
             app: service,
             name: None,
             iface,
+            hello_pending: false,
         }
     }
 

@@ -12,6 +12,7 @@ use wire::packet::Fragment;
 use wire::Packet;
 
 use super::flow::{EndReason, Flow, FlowKey, FlowRecord};
+use super::hello::{Hellos, Step};
 use super::lru::LruMap;
 use crate::capture::IfaceId;
 use crate::time::Timestamp;
@@ -51,6 +52,9 @@ pub struct Observed {
     pub key: FlowKey,
     /// The packet's sender initiated the flow.
     pub from_initiator: bool,
+    /// The packet completed a TLS hello gathered over several segments, revealing the flow's
+    /// server name (now in the flow's `name`).
+    pub named: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -70,6 +74,7 @@ pub struct FlowTable {
     open: LruMap<FlowKey, Flow>,
     finished: LruMap<FlowKey, Flow>,
     fragments: LruMap<FragmentKey, (u16, u16)>,
+    pub hellos: Hellos,
     pub counts: FlowCounts,
 }
 
@@ -80,6 +85,7 @@ impl FlowTable {
             open: LruMap::new(),
             finished: LruMap::new(),
             fragments: LruMap::new(),
+            hellos: Hellos::default(),
             counts: FlowCounts::default(),
         }
     }
@@ -134,6 +140,7 @@ impl FlowTable {
         flow.update(packet, dir, ts, bytes);
         flow.touched = clock;
         let from_initiator = flow.initiator == dir;
+        let named = from_initiator && gather_hello(&mut self.hellos, flow, &key, packet);
         let now_finished = flow.tcp.is_finished();
         // Move between the open and finished maps when the TCP state crosses over (a new SYN
         // on a closed 5-tuple reopens it).
@@ -150,7 +157,16 @@ impl FlowTable {
             new_flow,
             key,
             from_initiator,
+            named,
         })
+    }
+
+    /// The flow's name, if it has one (for a name learned by [`Observed::named`]).
+    pub fn name(&self, key: &FlowKey) -> Option<&str> {
+        self.open
+            .get(key)
+            .or_else(|| self.finished.get(key))
+            .and_then(|f| f.name.as_deref())
     }
 
     /// Later fragments carry no ports: give them the ports their first fragment had.
@@ -178,6 +194,9 @@ impl FlowTable {
             .pop_oldest()
             .or_else(|| self.open.pop_oldest());
         if let Some((key, flow)) = victim {
+            if flow.hello_pending {
+                self.hellos.give_up(&key);
+            }
             out.push(flow.record(&key, EndReason::Evicted));
             self.counts.evicted += 1;
         }
@@ -196,6 +215,9 @@ impl FlowTable {
                     break;
                 }
                 if let Some((key, flow)) = map.pop_oldest() {
+                    if flow.hello_pending {
+                        self.hellos.give_up(&key);
+                    }
                     out.push(flow.record(&key, reason));
                     self.counts.expired += 1;
                 }
@@ -223,5 +245,69 @@ impl FlowTable {
             + std::mem::size_of::<Flow>()
             + 2 * std::mem::size_of::<u32>()
             + LruMap::<FlowKey, Flow>::overhead_per_entry()
+    }
+}
+
+/// Feeds a client segment to the hello gatherer when the flow's TLS ClientHello did not fit its
+/// first segment. Returns whether the flow has just been named by it.
+fn gather_hello(hellos: &mut Hellos, flow: &mut Flow, key: &FlowKey, packet: &Packet<'_>) -> bool {
+    if packet.payload.is_empty() || flow.name.is_some() {
+        return false;
+    }
+    let tcp = match packet.transport {
+        wire::packet::Transport::Tcp(tcp) => tcp,
+        wire::packet::Transport::Udp(_) => return gather_quic_hello(hellos, flow, key, packet),
+        _ => return false,
+    };
+    if !flow.hello_pending {
+        if let wire::packet::App::Tls(t) = &packet.app {
+            if t.kind == wire::tls::TlsKind::ClientHello && t.incomplete && t.sni.is_none() {
+                hellos.start(*key, tcp.seq, packet.payload);
+                flow.hello_pending = true;
+            }
+        }
+        return false;
+    }
+    match hellos.segment(key, tcp.seq, packet.payload) {
+        Step::More => false,
+        Step::None => {
+            // Pushed out of the bounded set by newer hellos.
+            flow.hello_pending = false;
+            false
+        }
+        Step::Done(name) => {
+            flow.hello_pending = false;
+            flow.name = name;
+            flow.name.is_some()
+        }
+    }
+}
+
+/// Client datagrams that open a QUIC connection are tried as Initials; only the first few of a
+/// flow, since the hello comes first (this bounds the decryption work per flow).
+fn gather_quic_hello(
+    hellos: &mut Hellos,
+    flow: &mut Flow,
+    key: &FlowKey,
+    packet: &Packet<'_>,
+) -> bool {
+    const TRIES: u64 = 4;
+    let sent = flow.counters[flow.initiator.index()].packets;
+    if sent > TRIES || !super::quic::looks_like_initial(packet.payload) {
+        return false;
+    }
+    match hellos.quic_datagram(key, packet.payload) {
+        Step::None => false,
+        Step::More => {
+            flow.app = super::flow::AppLabel::Quic;
+            flow.hello_pending = true;
+            false
+        }
+        Step::Done(name) => {
+            flow.app = super::flow::AppLabel::Quic;
+            flow.hello_pending = false;
+            flow.name = name;
+            flow.name.is_some()
+        }
     }
 }

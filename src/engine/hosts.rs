@@ -261,6 +261,11 @@ impl Hosts {
         }
     }
 
+    /// A name for `addr` found outside a single packet (a TLS hello over several segments).
+    pub fn learn_name(&mut self, addr: IpAddr, name: &str, seq: u64) {
+        self.add_name(addr, name, seq);
+    }
+
     fn add_name(&mut self, addr: IpAddr, name: &str, seq: u64) {
         let name = name.trim_end_matches('.');
         if name.is_empty() || name.len() > MAX_NAME_LEN {

@@ -7,8 +7,10 @@
 
 pub mod flow;
 pub mod flows;
+pub mod hello;
 pub mod hosts;
 pub mod lru;
+pub mod quic;
 pub mod series;
 pub mod shards;
 pub mod stats;
@@ -131,6 +133,11 @@ impl Engine {
                         (ip.dst, ip.src)
                     };
                     self.hosts.new_flow(client, server, ts);
+                }
+                if obs.named {
+                    if let Some(name) = self.flows.name(&obs.key) {
+                        self.hosts.learn_name(ip.dst, name, seq);
+                    }
                 }
             }
         }
