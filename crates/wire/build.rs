@@ -61,6 +61,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         writeln!(out, "    ({port}, {proto}, {name:?}),")?;
     }
     writeln!(out, "];")?;
+    // One bit per port and protocol (TCP, then UDP): whether the port has a name, for the
+    // per-packet question "which side is the service" without a search.
+    let mut bits = [[0u64; 1024]; 2];
+    for (port, proto, _) in &rows {
+        let table = usize::from(*proto == 17);
+        bits[table][usize::from(*port) / 64] |= 1 << (port % 64);
+    }
+    writeln!(out, "static NAMED: [[u64; 1024]; 2] = [")?;
+    for table in &bits {
+        writeln!(out, "    {table:?},")?;
+    }
+    writeln!(out, "];")?;
 
     let dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(dir.join("services_table.rs"), out)?;

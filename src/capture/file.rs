@@ -141,7 +141,9 @@ pub fn read_from(
             Ok((consumed, block)) => {
                 let flow = handle_block(block, &mut ifaces, &mut frames, path, offset, sink)?;
                 offset += consumed as u64;
-                reader.consume(consumed);
+                // No shift here: refill() shifts the few bytes left when it must, instead of
+                // moving half the buffer every time half of it has been read.
+                reader.consume_noshift(consumed);
                 flow
             }
             Err(PcapError::Eof) => break,

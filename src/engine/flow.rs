@@ -228,6 +228,9 @@ pub struct Flow {
     pub iface: IfaceId,
     /// The client's TLS hello spans segments and is being gathered (`hello.rs`).
     pub hello_pending: bool,
+    /// A client datagram that looked like a QUIC Initial failed to open: not QUIC (or not a
+    /// version we know), so later ones are not tried (each try costs a key derivation).
+    pub quic_failed: bool,
 }
 
 impl Flow {
@@ -273,6 +276,7 @@ impl Flow {
             name: None,
             iface,
             hello_pending: false,
+            quic_failed: false,
         }
     }
 

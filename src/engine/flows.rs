@@ -293,11 +293,14 @@ fn gather_quic_hello(
 ) -> bool {
     const TRIES: u64 = 4;
     let sent = flow.counters[flow.initiator.index()].packets;
-    if sent > TRIES || !super::quic::looks_like_initial(packet.payload) {
+    if sent > TRIES || flow.quic_failed || !super::quic::looks_like_initial(packet.payload) {
         return false;
     }
     match hellos.quic_datagram(key, packet.payload) {
-        Step::None => false,
+        Step::None => {
+            flow.quic_failed = true;
+            false
+        }
         Step::More => {
             flow.app = super::flow::AppLabel::Quic;
             flow.hello_pending = true;

@@ -144,8 +144,14 @@ fn unprotect(packet: &[u8], h: &LongHeader<'_>) -> Option<Vec<u8>> {
     let keys = ClientKeys::derive(h.version, h.dcid)?;
     let sample = packet.get(h.pn_offset + 4..h.pn_offset + 4 + SAMPLE_LEN)?;
     let mask = keys.hp.new_mask(sample).ok()?;
+    let first = packet.first()? ^ (mask[0] & 0x0f);
+    // The reserved bits must be 0 once protection is off (RFC 9000 §17.2): random bytes fail
+    // here three times in four, before the costlier decryption.
+    if first & 0x0c != 0 {
+        return None;
+    }
     let mut header = packet.get(..h.pn_offset + 4)?.to_vec();
-    header[0] ^= mask[0] & 0x0f;
+    header[0] = first;
     let pn_len = usize::from(header[0] & 0x03) + 1;
     let mut pn: u64 = 0;
     for i in 0..pn_len {

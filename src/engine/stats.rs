@@ -95,8 +95,8 @@ pub struct Stats {
     pub malformed: u64,
     /// IP fragments (first and later).
     pub fragments: u64,
-    /// Frames per link type, by name.
-    pub links: HashMap<LinkType, u64>,
+    /// Frames per link type (a capture has one or a few: a list beats a hash per packet).
+    pub links: Vec<(LinkType, u64)>,
     /// Pair updates not tracked because the table was full.
     pub pair_overflow: u64,
     max_keys: usize,
@@ -116,9 +116,16 @@ impl Stats {
             truncated: 0,
             malformed: 0,
             fragments: 0,
-            links: HashMap::new(),
+            links: Vec::new(),
             pair_overflow: 0,
             max_keys: max_keys.max(1),
+        }
+    }
+
+    fn count_link(&mut self, link: LinkType, frames: u64) {
+        match self.links.iter_mut().find(|(l, _)| *l == link) {
+            Some((_, n)) => *n += frames,
+            None => self.links.push((link, frames)),
         }
     }
 
@@ -129,7 +136,7 @@ impl Stats {
         self.total.add(bytes);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
         self.last_ts = Some(self.last_ts.map_or(frame.ts, |t| t.max(frame.ts)));
-        *self.links.entry(frame.link).or_insert(0) += 1;
+        self.count_link(frame.link, 1);
 
         if let Some(l3) = self.l3.get_mut(l3_index(packet.l3_class())) {
             l3.add(bytes);
@@ -174,7 +181,7 @@ impl Stats {
             Transport::Udp(u) => Some((L4::Udp, u.src_port, u.dst_port)),
             _ => None,
         } {
-            let (port, _) = services::service_side(src, dst, l4);
+            let port = services::service_port(src, dst, l4);
             self.ports
                 .entry(ServicePort { l4, port })
                 .or_default()
@@ -211,7 +218,7 @@ impl Stats {
             self.pairs.entry(k).or_default().merge(v);
         }
         for (k, v) in other.links {
-            *self.links.entry(k).or_insert(0) += v;
+            self.count_link(k, v);
         }
         self.truncated += other.truncated;
         self.malformed += other.malformed;

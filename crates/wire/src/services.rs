@@ -39,6 +39,21 @@ pub fn name(port: u16, l4: L4) -> Option<&'static str> {
         .map(|&(_, _, name)| name)
 }
 
+/// Whether `port` has a service name (a bit test, for the per-packet path).
+pub fn has_name(port: u16, l4: L4) -> bool {
+    let table = usize::from(l4 == L4::Udp);
+    NAMED[table][usize::from(port) / 64] & (1 << (port % 64)) != 0
+}
+
+/// The service side's port alone (see [`service_side`]), without looking up its name.
+pub fn service_port(src: u16, dst: u16, l4: L4) -> u16 {
+    match (has_name(src, l4), has_name(dst, l4)) {
+        (true, false) => src,
+        (false, true) => dst,
+        _ => src.min(dst),
+    }
+}
+
 /// Which port of a connection is the service side: the port with a known name if only one has
 /// one; if both or neither, the lower port (ties → dst), since clients usually pick ephemeral
 /// ports from the high range (RFC 6335 §6: 49152–65535). Returns (service_port, name_if_any).
@@ -147,6 +162,20 @@ mod tests {
         assert_eq!(name(0, L4::Tcp), None);
         assert_eq!(name(65535, L4::Udp), None);
         assert_eq!(name(49999, L4::Tcp), None);
+    }
+
+    #[test]
+    fn bits_agree_with_the_table() {
+        for port in 0..=u16::MAX {
+            for l4 in [L4::Tcp, L4::Udp] {
+                assert_eq!(has_name(port, l4), name(port, l4).is_some(), "{port}");
+            }
+        }
+        for (s, d) in [(51000, 443), (53, 53), (1, 2), (65000, 60000), (80, 8080)] {
+            for l4 in [L4::Tcp, L4::Udp] {
+                assert_eq!(service_port(s, d, l4), service_side(s, d, l4).0);
+            }
+        }
     }
 
     #[test]
