@@ -112,8 +112,9 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
         UsageError::Filter(f) => Failure::Usage(f.to_string()),
     })?;
 
+    // The handler is installed once the capture is open and privileges are dropped (see
+    // `open_done`), so its thread never holds any.
     let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handler(Arc::clone(&stop));
 
     let palette_out = Palette::new(config.color_stdout);
     let palette_err = Palette::new(config.color_stderr);
@@ -147,6 +148,17 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
         Some(msg) => Err(runtime(msg)),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The capture is open: give up privileges (before any output file is opened, so those belong to
+/// the user netlens now runs as), then let signals stop the run.
+fn open_done(config: &Config, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    let dropped = crate::privileges::drop_privileges(&config.run_as).map_err(runtime)?;
+    if let Some(line) = dropped.banner() {
+        eprintln!("{line}");
+    }
+    install_signal_handler(Arc::clone(stop));
+    Ok(())
 }
 
 /// SIGINT/SIGTERM set `stop` so the run drains and reports; a second one exits at once.
@@ -183,6 +195,7 @@ fn run_file(
         interfaces: Vec::new(),
     };
     let (input, size) = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
+    open_done(config, stop)?;
     let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
     let mut pipeline = Pipeline::new(accounting, printer, outputs, filter, config.count);
@@ -247,6 +260,7 @@ fn run_live(
         })?;
         opened.push(o);
     }
+    open_done(config, stop)?;
     let names: Vec<String> = opened.iter().map(|o| o.name.clone()).collect();
     eprintln!(
         "netlens: capturing on {}{} (Ctrl-C to stop)",

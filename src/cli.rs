@@ -92,6 +92,11 @@ pub struct Cli {
     #[arg(long = "immediate-mode")]
     pub immediate: bool,
 
+    /// After opening the capture, run as USER (like tcpdump -Z). Started through sudo, netlens
+    /// switches to the user who ran sudo unless told otherwise; '-Z root' keeps root.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    pub user: Option<String>,
+
     /// Read the filter expression from FILE.
     #[arg(short = 'F', value_name = "FILE")]
     pub filter_file: Option<PathBuf>,

@@ -44,6 +44,8 @@ pub struct Config {
     pub save: Option<SaveOptions>,
     /// `--jsonl` target, and whether packets go there too.
     pub jsonl: Option<(String, bool)>,
+    /// Who to run as once the capture is open.
+    pub run_as: crate::privileges::Target,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -171,6 +173,8 @@ impl Config {
                     .into(),
             ));
         }
+        let run_as = crate::privileges::target(cli.user.as_deref());
+        crate::privileges::check(&run_as).map_err(UsageError::Message)?;
         let home = if cli.home_net.is_empty() {
             let mut nets = HomeNet::default_nets();
             if let Source::Live(names) = &source {
@@ -211,6 +215,7 @@ impl Config {
             retention,
             save,
             jsonl,
+            run_as,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod history;
 pub mod output;
 pub mod pipeline;
+pub mod privileges;
 pub mod setup;
 pub mod store;
 pub mod time;

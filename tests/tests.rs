@@ -14,5 +14,6 @@ mod history;
 mod interactive;
 mod live;
 mod outputs;
+mod privileges;
 mod snapshots;
 mod workers;

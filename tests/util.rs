@@ -22,7 +22,13 @@ pub fn corpus_file(name: &str) -> PathBuf {
 
 pub fn netlens() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netlens"));
-    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    // Under sudo netlens would switch to the invoking user after opening the capture; tests
+    // say who to run as explicitly (tests/privileges.rs).
+    cmd.env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER");
     cmd
 }
 
