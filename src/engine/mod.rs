@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod lru;
 pub mod series;
 pub mod shards;
+pub mod snapshot;
 pub mod stats;
 
 use std::cmp::Reverse;
