@@ -39,6 +39,10 @@ pub struct Config {
     pub db: Option<std::path::PathBuf>,
     pub store_packets: bool,
     pub retention: Option<Duration>,
+    /// `--web`: serve the dashboard.
+    pub web: Option<crate::ui::web::WebOptions>,
+    /// `--pace`: replay the file at this multiple of its recorded speed.
+    pub pace: Option<f64>,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -144,6 +148,11 @@ impl Config {
             home: HomeNet::new(home),
             top,
         };
+        let web = cli.web.map(|addr| crate::ui::web::WebOptions {
+            addr,
+            token: cli.web_token.clone(),
+            db: db.clone(),
+        });
         Ok(Config {
             source,
             filter,
@@ -161,6 +170,8 @@ impl Config {
             db,
             store_packets: cli.store_packets,
             retention,
+            web,
+            pace: cli.pace,
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
+use crate::ui::web::publisher::Publisher;
 
 /// Where packets are accounted: one engine on this thread, or shards on their own threads.
 pub enum Accounting {
@@ -42,6 +43,8 @@ pub struct Pipeline {
     pub accepted: u64,
     /// Set when the filter cannot be compiled for a link type met in the file.
     pub filter_error: Option<FilterError>,
+    /// Publishes snapshots for the web dashboard (`--web`).
+    publisher: Option<Publisher>,
 }
 
 impl Pipeline {
@@ -60,6 +63,42 @@ impl Pipeline {
             limit,
             accepted: 0,
             filter_error: None,
+            publisher: None,
+        }
+    }
+
+    /// Publish snapshots for the web dashboard while packets flow.
+    pub fn with_publisher(mut self, publisher: Option<Publisher>) -> Self {
+        self.publisher = publisher;
+        self
+    }
+
+    /// The capture's drop counters, for the next snapshot.
+    pub fn set_drops(&mut self, drops: Drops) {
+        if let Some(p) = &mut self.publisher {
+            p.set_drops(drops);
+        }
+    }
+
+    /// Publishes a snapshot when a second of wall-clock time has passed since the last one.
+    /// Called per frame and by sources that wait (pacing, a quiet interface).
+    pub fn publish_if_due(&mut self) {
+        if self.publisher.as_ref().is_some_and(Publisher::due) {
+            self.publish(crate::engine::snapshot::RunState::Running);
+        }
+    }
+
+    fn publish(&mut self, state: crate::engine::snapshot::RunState) {
+        let Some(publisher) = &mut self.publisher else {
+            return;
+        };
+        match &self.accounting {
+            Accounting::Inline(engine) | Accounting::Recorded(engine, _) => {
+                publisher.publish_engine(engine, state)
+            }
+            Accounting::Sharded(_) => {
+                publisher.publish_totals(self.dispatched, &self.dispatched_l4, state)
+            }
         }
     }
 
@@ -78,6 +117,9 @@ impl Pipeline {
             }
         }
         let packet = wire::decode(frame.link, frame.data);
+        if let Some(p) = &mut self.publisher {
+            p.record(frame, &packet);
+        }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
             Accounting::Recorded(engine, recorder) => recorder.process(frame, &packet, engine),
@@ -97,6 +139,7 @@ impl Pipeline {
             printer.print(frame, &packet)?;
         }
         self.accepted += 1;
+        self.publish_if_due();
         Ok(if self.limit.is_some_and(|l| self.accepted >= l) {
             Flow::Stop
         } else {
@@ -130,7 +173,10 @@ impl Pipeline {
 
     /// Ends accounting: open flows become records (and reach the database, with `drops` in
     /// the run's row), shards are merged into one engine.
-    pub fn finish(self, drops: Drops) -> Finished {
+    pub fn finish(mut self, drops: Drops) -> Finished {
+        // The last lines of the packet ring reach the dashboard before the final numbers do.
+        self.set_drops(drops);
+        self.publish(crate::engine::snapshot::RunState::Running);
         match self.accounting {
             Accounting::Inline(mut engine) => {
                 engine.finish();
