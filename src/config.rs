@@ -148,6 +148,18 @@ impl Config {
             home: HomeNet::new(home),
             top,
         };
+        // clap's `requires` does not see flags whose value is optional, so check here.
+        if cli.pace.is_some() && !matches!(source, Source::File(_)) {
+            return Err(UsageError::Message(
+                "--pace replays a file: use it with -r FILE".into(),
+            ));
+        }
+        if cli.web_token.is_some() && cli.web.is_none() {
+            return Err(UsageError::Message("--web-token needs --web".into()));
+        }
+        if cli.web_token.as_deref().is_some_and(str::is_empty) {
+            return Err(UsageError::Message("--web-token must not be empty".into()));
+        }
         let web = cli.web.map(|addr| crate::ui::web::WebOptions {
             addr,
             token: cli.web_token.clone(),

@@ -14,4 +14,5 @@ mod history;
 mod interactive;
 mod live;
 mod snapshots;
+mod web;
 mod workers;

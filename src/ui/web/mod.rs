@@ -77,8 +77,15 @@ impl Web {
             drops,
             packets: last.recent_packets.clone(),
         };
-        self.shared
-            .store(Arc::new(Snapshot::from_engine(engine, ctx)));
+        let mut snapshot = Snapshot::from_engine(engine, ctx);
+        // Ending the run turned every open flow into a record, so the finished engine has none
+        // active: keep showing the connections that were open when the input ended, as the
+        // last publication (made just before) saw them.
+        if snapshot.flows.is_empty() && !last.partial {
+            snapshot.flows = last.flows.clone();
+            snapshot.active_flows = last.active_flows;
+        }
+        self.shared.store(Arc::new(snapshot));
     }
 }
 
