@@ -848,3 +848,43 @@ fn browser_renders_hostile_names_as_text() {
     assert_eq!(seen["expected_texts"], 3);
     server.stop();
 }
+
+/// Live capture on loopback (needs root, as CI has): the dashboard's own HTTP traffic on lo is
+/// the traffic, so the published snapshots must show it growing and name its connection.
+#[test]
+fn live_capture_publishes_snapshots() {
+    let server = Server::start(&[
+        "-i",
+        "lo",
+        "--immediate-mode",
+        "--no-db",
+        "-q",
+        "--web",
+        "127.0.0.1:0",
+    ]);
+    let port = server.port();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut counts = Vec::new();
+    loop {
+        let s = server.get("/api/summary");
+        // "starting" until the capture is open and first publishes.
+        assert!(s["state"] == "running" || s["state"] == "starting", "{s}");
+        counts.push(s["packets"].as_u64().unwrap());
+        let flows = server.get(&format!("/api/flows?q=:{port}"));
+        let ours = flows["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["server_port"] == port && f["protocol"] == "TCP");
+        if ours && counts.windows(2).any(|w| w[0] < w[1]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dashboard traffic seen: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (status, _, _) = server.stop();
+    assert!(status.success(), "{status:?}");
+}
