@@ -177,7 +177,7 @@ fn keep_serving(web: &crate::ui::web::Web, path: &str, stop: &AtomicBool) {
     }
     eprintln!(
         "netlens: {path} is done; the dashboard stays at {} (Ctrl-C to stop)",
-        web.url
+        web.address
     );
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
@@ -220,7 +220,7 @@ fn run_file(
     };
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
     let mut pipeline = Pipeline::new(accounting, printer, filter, config.count)
-        .with_publisher(web.map(|w| w.publisher(path.to_string())));
+        .with_publisher(web.map(|w| w.publisher(path.to_string(), false)));
     let mut pacer = config.pace.map(crate::capture::pace::Pacer::new);
     let result = file::read(path, &mut |frame| {
         if stop.load(Ordering::Relaxed) {
@@ -306,7 +306,7 @@ fn run_live(
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
     let mut pipeline = Pipeline::new(accounting, printer, None, config.count)
-        .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")))));
+        .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;

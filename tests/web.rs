@@ -125,7 +125,8 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         };
         let out = self.stdout.take().expect("stdout").join().expect("stdout");
-        let err = self.stderr.try_iter().collect();
+        // The reader thread ends at EOF, now that the process has exited.
+        let err = self.stderr.iter().collect();
         (status, out, err)
     }
 }
@@ -435,15 +436,21 @@ fn a_token_guards_every_address_but_loopback() {
     );
     assert!(headers.get("access-control-allow-origin").is_none());
     assert!(headers.get("content-security-policy").is_some());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_get(&api, &[("X-Netlens-Token", &token)])
+        .1
+        .contains("\"finished\"")
+    {
+        assert!(Instant::now() < deadline, "never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let (status, out, err) = server.stop();
     assert!(status.success());
     assert!(out.is_empty());
     // The token is printed once (in the banner), not again in later lines.
-    assert!(
-        !err.iter()
-            .any(|l| l.contains(&token) && !l.contains("is done")),
-        "{err:?}"
-    );
+    assert!(err.iter().any(|l| l.contains("is done")), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains(&token)), "{err:?}");
 
     // On loopback a given token is required too.
     let server = Server::start(&[

@@ -82,7 +82,8 @@
       setText('kpi-pps', fmtPps(history.avg_pps));
       setText('kpi-bps', fmtBits(history.avg_bps));
       setText('kpi-flows', fmtCount(history.flows && history.flows.records));
-      setText('kpi-hosts', fmtCount(history.top_talkers ? history.top_talkers.length : null));
+      // The history report lists top talkers, not a host count.
+      setText('kpi-hosts', '–');
       setText('kpi-drops', fmtCount((history.captures || []).reduce((a, c) => a + (c.drops || 0), 0)));
       return;
     }

@@ -130,6 +130,10 @@ pub struct Context {
     pub state: RunState,
     pub drops: Drops,
     pub packets: Vec<PacketLine>,
+    /// The present in packet time, when it is the wall clock (live capture): a quiet interface
+    /// then reads as zero packets per second rather than as the last busy second. Files leave
+    /// it unset, and their present is their newest packet.
+    pub now: Option<Timestamp>,
 }
 
 /// The engine's state at an instant. Field names match `--report json` where both have them.
@@ -184,7 +188,7 @@ impl Snapshot {
             all.into_iter().skip(skip).collect()
         };
         let (pps, bps) = match ctx.state {
-            RunState::Running => last_complete_second(&series, stats.last_ts),
+            RunState::Running => last_complete_second(&series, ctx.now.max(stats.last_ts)),
             _ => (
                 rate(stats.total.packets, duration),
                 rate(stats.total.bytes.saturating_mul(8), duration),

@@ -56,14 +56,17 @@ pub struct AppState {
 /// A running dashboard server.
 pub struct Web {
     shared: Arc<ArcSwap<Snapshot>>,
-    /// The address to open, with the token when one is needed.
+    /// The address to open, with the token when one is needed (print it once).
     pub url: String,
+    /// The address without the token.
+    pub address: String,
 }
 
 impl Web {
     /// The capture side's publisher for this server.
-    pub fn publisher(&self, source: String) -> Publisher {
-        Publisher::new(Arc::clone(&self.shared), source)
+    /// `live`: packet time is the wall clock (see [`crate::engine::snapshot::Context::now`]).
+    pub fn publisher(&self, source: String, live: bool) -> Publisher {
+        Publisher::new(Arc::clone(&self.shared), source, live)
     }
 
     /// Publishes the final numbers (the finished or merged engine), keeping the packet lines
@@ -76,6 +79,7 @@ impl Web {
             state: RunState::Finished,
             drops,
             packets: last.recent_packets.clone(),
+            now: None,
         };
         let mut snapshot = Snapshot::from_engine(engine, ctx);
         // Ending the run turned every open flow into a record, so the finished engine has none
@@ -134,11 +138,16 @@ pub fn start(options: WebOptions, initial: Snapshot) -> Result<Web, String> {
             })
         })
         .map_err(|e| format!("cannot start the web server: {e}"))?;
+    let address = format!("http://{local}/");
     let url = match &token {
-        Some(t) => format!("http://{local}/?token={t}"),
-        None => format!("http://{local}/"),
+        Some(t) => format!("{address}?token={t}"),
+        None => address.clone(),
     };
-    Ok(Web { shared, url })
+    Ok(Web {
+        shared,
+        url,
+        address,
+    })
 }
 
 fn bind_error(addr: SocketAddr, e: &io::Error) -> String {

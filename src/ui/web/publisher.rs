@@ -15,7 +15,15 @@ use crate::capture::Frame;
 use crate::engine::snapshot::{Context, RunState, Snapshot};
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
+use crate::time::Timestamp;
 use crate::ui::console::report::Drops;
+
+fn wall_clock() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+}
 
 /// Wall-clock time between publications: the page updates once a second.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -27,10 +35,12 @@ pub struct Publisher {
     drops: Drops,
     seq: u64,
     next: Instant,
+    /// Live capture: packet time is the wall clock.
+    live: bool,
 }
 
 impl Publisher {
-    pub fn new(shared: Arc<ArcSwap<Snapshot>>, source: String) -> Self {
+    pub fn new(shared: Arc<ArcSwap<Snapshot>>, source: String, live: bool) -> Self {
         let seq = shared.load().seq;
         Publisher {
             shared,
@@ -40,6 +50,7 @@ impl Publisher {
             seq,
             // The first publication comes at once, so the page shows the run has started.
             next: Instant::now(),
+            live,
         }
     }
 
@@ -65,6 +76,7 @@ impl Publisher {
             state,
             drops: self.drops,
             packets: self.recent.lines(),
+            now: self.live.then(wall_clock),
         }
     }
 
