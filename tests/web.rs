@@ -895,3 +895,32 @@ fn live_capture_publishes_snapshots() {
     let (status, _, _) = server.stop();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn browser_shows_history_with_a_range_picker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.pcap");
+    let db = dir.path().join("history.db");
+    // About 33 minutes of traffic, so "last 15 minutes" is a real part of it.
+    generate_traffic(&file, 20_000, 2, &["--pps", "10"]);
+    let out = crate::util::run(&[
+        "-r",
+        path_str(&file),
+        "-q",
+        "--db",
+        path_str(&db),
+        "--report",
+        "none",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(&["serve", "--db", path_str(&db), "--web", "127.0.0.1:0"]);
+    let shot = target_dir().join("web-e2e-history.png");
+    let seen = run_browser(&server.url, &shot, &["--history"]);
+    assert_eq!(seen["packets"], "20,000", "{seen}");
+    assert!(seen["range_points"].as_u64().unwrap() < seen["all_points"].as_u64().unwrap());
+    server.stop();
+}

@@ -46,6 +46,13 @@
   }
   function cell(text, className) { return el('td', className, text); }
   function setText(id, text) { const e = $(id); if (e.textContent !== text) e.textContent = text; }
+  // Under an empty table: why it is empty.
+  function emptyNote(id, shown, filter, nothing) {
+    const note = $(id);
+    note.hidden = shown > 0;
+    note.textContent = filter ? 'No rows match the filter.' : nothing;
+  }
+  const countOrDash = (n) => (n === null || n === undefined || Number.isNaN(n)) ? '–' : fmtCount(n);
   function matches(filter, parts) {
     if (!filter) return true;
     return parts.join(' ').toLowerCase().includes(filter);
@@ -81,6 +88,7 @@
       setText('kpi-bps-label', 'Avg bits/s');
       setText('kpi-pps', fmtPps(history.avg_pps));
       setText('kpi-bps', fmtBits(history.avg_bps));
+      setText('kpi-flows-label', 'Flows');
       setText('kpi-flows', fmtCount(history.flows && history.flows.records));
       // The history report lists top talkers, not a host count.
       setText('kpi-hosts', '–');
@@ -95,6 +103,7 @@
     setText('kpi-bps-label', running ? 'Bits/s' : 'Avg bits/s');
     setText('kpi-pps', fmtPps(snap.pps));
     setText('kpi-bps', fmtBits(snap.bps));
+    setText('kpi-flows-label', 'Active flows');
     setText('kpi-flows', fmtCount(snap.active_flows));
     setText('kpi-hosts', fmtCount(snap.hosts));
     const d = snap.drops || {};
@@ -332,9 +341,10 @@
   function hostRows() {
     if (history) {
       return (history.top_talkers || []).map((h) => ({
-        ip: h.ip, names: h.names ? [h.names] : [], local: h.local,
+        // The history stores a host's names as one comma-separated text.
+        ip: h.ip, names: h.names ? h.names.split(',') : [], local: h.local,
         bytes_in: h.bytes_in, bytes_out: h.bytes_out, packets_in: h.packets_in,
-        packets_out: h.packets_out, flows_initiated: 0, flows_accepted: 0, peers: 0,
+        packets_out: h.packets_out, flows_initiated: null, flows_accepted: null, peers: null,
       }));
     }
     return snap.host_table || [];
@@ -369,10 +379,12 @@
       tr.append(ipCell, cell((h.names || []).join(', ')),
         cell(fmtBytes(h.bytes_in), 'num'), cell(fmtBytes(h.bytes_out), 'num'),
         cell(fmtCount(h.packets_in + h.packets_out), 'num'),
-        cell(fmtCount(h.flows_initiated + h.flows_accepted), 'num'), cell(fmtCount(h.peers), 'num'));
+        cell(countOrDash(h.flows_initiated === null ? null : h.flows_initiated + h.flows_accepted), 'num'),
+        cell(countOrDash(h.peers), 'num'));
       frag.appendChild(tr);
     }
     $('hosts-body').replaceChildren(frag);
+    emptyNote('hosts-empty', rows.length, filter, snap.partial ? 'Known when the run ends.' : 'No hosts yet.');
     for (const th of document.querySelectorAll('#hosts th[data-sort]')) {
       th.classList.toggle('sorted', th.dataset.sort === hostSort.key);
       th.classList.toggle('asc', th.dataset.sort === hostSort.key && hostSort.asc);
@@ -381,12 +393,14 @@
 
   function renderFlows() {
     const filter = $('flows-filter').value.trim().toLowerCase();
+    setText('flows-title', history ? 'Largest flows in the range' : 'Active connections');
     const flows = history ? (history.top_flows || []).map((f) => ({
       protocol: f.protocol, client: f.client, client_port: f.client_port, server: f.server,
       server_port: f.server_port, state: f.tcp_state, app: f.app, name: f.name,
       packets: f.packets, bytes: f.bytes, bps: f.bytes * 8 / Math.max(1, f.end - f.start),
     })) : (snap.flows || []);
     const frag = document.createDocumentFragment();
+    let shown = 0;
     for (const f of flows) {
       const client = endpoint(f.client, f.client_port), server = endpoint(f.server, f.server_port);
       if (!matches(filter, [f.protocol, client, server, f.state, f.app, f.name || ''])) continue;
@@ -395,21 +409,27 @@
         cell(f.app), cell(f.name || ''), cell(fmtCount(f.packets), 'num'),
         cell(fmtBytes(f.bytes), 'num'), cell(fmtBits(f.bps), 'num'));
       frag.appendChild(tr);
+      shown++;
     }
     $('flows-body').replaceChildren(frag);
+    emptyNote('flows-empty', shown, filter, snap.partial ? 'Known when the run ends.' : 'No connections.');
   }
 
   function renderPackets() {
     const filter = $('packets-filter').value.trim().toLowerCase();
     const lines = (snap.recent_packets || []).slice().reverse();
     const frag = document.createDocumentFragment();
+    let shown = 0;
     for (const p of lines) {
       if (!matches(filter, [p.proto, p.summary])) continue;
       const tr = el('tr');
       tr.append(cell(fmtTime(p.ts)), cell(p.proto), cell(p.len, 'num'), cell(p.summary, 'wrap'));
       frag.appendChild(tr);
+      shown++;
     }
     $('packets-body').replaceChildren(frag);
+    emptyNote('packets-empty', shown, filter,
+      snap.state === 'history' ? 'Recent packets are shown during a capture.' : 'No packets yet.');
   }
 
   // ---- data flow ---------------------------------------------------------------------------
