@@ -184,10 +184,13 @@ fn by_name(list: &Value) -> std::collections::BTreeMap<String, (u64, u64)> {
 }
 
 /// The API of a finished file equals the JSON report of the same file: totals, duration, the
-/// protocol and application mix, host count and every host's counters and names.
-fn api_matches_report(file: &Path) {
+/// protocol and application mix, host count and every host's counters and names. `extra`:
+/// more netlens flags for the dashboard's run (the report is always one engine's).
+fn api_matches_report(file: &Path, extra: &[&str]) {
     let report = json_report(&["-r", path_str(file)]);
-    let server = Server::start(&["-r", path_str(file), "-q", "--web", "127.0.0.1:0"]);
+    let mut args = vec!["-r", path_str(file), "-q", "--web", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
     let s = server.wait_finished();
     let name = file.display();
     assert_eq!(s["packets"], report["packets"], "{name}: packets");
@@ -290,7 +293,7 @@ fn api_matches_report(file: &Path) {
 #[test]
 fn api_equals_report_on_corpus_captures() {
     for f in ["dns_udp.pcap", "afs.pcap", "ipv4_tcp_http_xml.pcap"] {
-        api_matches_report(&corpus_file(f));
+        api_matches_report(&corpus_file(f), &[]);
     }
 }
 
@@ -299,7 +302,43 @@ fn api_equals_report_on_generated_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mixed.pcap");
     generate_traffic(&file, 20_000, 5, &["--hosts", "300"]);
-    api_matches_report(&file);
+    api_matches_report(&file, &[]);
+}
+
+/// With shards the run publishes totals only (`partial`); the final, merged snapshot equals
+/// one engine's report all the same.
+#[test]
+fn api_equals_report_with_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.pcap");
+    generate_traffic(&file, 1_000, 6, &["--pps", "500"]);
+    api_matches_report(&file, &["--workers", "2"]);
+
+    let server = Server::start(&[
+        "-r",
+        path_str(&file),
+        "-q",
+        "--web",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--pace",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let running = loop {
+        let s = server.get("/api/summary");
+        if s["state"] == "running" && s["packets"].as_u64().unwrap() > 0 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "never running: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(running["partial"], true, "{running}");
+    assert_eq!(running["hosts"], Value::Null, "{running}");
+    let finished = server.wait_finished();
+    assert_eq!(finished["partial"], false);
+    assert_eq!(finished["packets"], 1_000);
+    server.stop();
 }
 
 #[test]
