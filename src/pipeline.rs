@@ -118,7 +118,7 @@ impl Pipeline {
         }
         let packet = wire::decode(frame.link, frame.data);
         if let Some(p) = &mut self.publisher {
-            p.record(frame, &packet);
+            p.record(frame);
         }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),

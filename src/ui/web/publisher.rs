@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use wire::Packet;
 
 use super::recent::RecentPackets;
 use crate::capture::Frame;
@@ -54,8 +53,8 @@ impl Publisher {
         }
     }
 
-    pub fn record(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
-        self.recent.push(frame, packet);
+    pub fn record(&mut self, frame: &Frame<'_>) {
+        self.recent.push(frame);
     }
 
     /// The capture's drop counters, for the next publication.
