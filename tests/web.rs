@@ -140,6 +140,13 @@ impl Drop for Server {
     }
 }
 
+/// netlens reading `file` quietly with the dashboard on a free loopback port; `extra`: more flags.
+fn reading(file: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["-r", path_str(file), "-q", "--web", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -346,7 +353,7 @@ fn flows_and_map_describe_the_capture() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mixed.pcap");
     generate_traffic(&file, 5_000, 9, &[]);
-    let server = Server::start(&["-r", path_str(&file), "-q", "--web", "127.0.0.1:0"]);
+    let server = reading(&file, &[]);
     server.wait_finished();
     let flows = server.get("/api/flows");
     let rows = flows["flows"].as_array().unwrap();
@@ -392,14 +399,7 @@ fn stream_pushes_growing_snapshots_while_paced() {
     let file = dir.path().join("paced.pcap");
     // 1500 packets at 300 per second: five seconds at recorded speed.
     generate_traffic(&file, 1_500, 3, &["--pps", "300"]);
-    let server = Server::start(&[
-        "-r",
-        path_str(&file),
-        "-q",
-        "--web",
-        "127.0.0.1:0",
-        "--pace",
-    ]);
+    let server = reading(&file, &["--pace"]);
     let mut resp = agent()
         .get(&format!("{}/api/stream", server.base))
         .call()
@@ -527,7 +527,7 @@ fn raw_status(port: u16, host: &str) -> u16 {
 #[test]
 fn loopback_without_token_refuses_foreign_host_names() {
     let file = corpus_file("dns_udp.pcap");
-    let server = Server::start(&["-r", path_str(&file), "-q", "--web", "127.0.0.1:0"]);
+    let server = reading(&file, &[]);
     let port = server.port();
     assert_eq!(raw_status(port, &format!("127.0.0.1:{port}")), 200);
     assert_eq!(raw_status(port, &format!("localhost:{port}")), 200);
@@ -539,7 +539,7 @@ fn loopback_without_token_refuses_foreign_host_names() {
 #[test]
 fn page_and_assets_are_served_from_the_binary() {
     let file = corpus_file("dns_udp.pcap");
-    let server = Server::start(&["-r", path_str(&file), "-q", "--web", "127.0.0.1:0"]);
+    let server = reading(&file, &[]);
     let (status, headers, page) = http_get_full(&format!("{}/", server.base), &[]);
     assert_eq!(status, 200);
     assert!(headers["content-type"]
@@ -576,12 +576,11 @@ fn page_and_assets_are_served_from_the_binary() {
     server.stop();
 }
 
-#[test]
-fn serve_shows_a_history_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("mixed.pcap");
-    let db = dir.path().join("history.db");
-    generate_traffic(&file, 4_000, 11, &["--pps", "50"]);
+/// A history database in `dir` of generated traffic (`pps`: its mean packet rate).
+fn history_db(dir: &Path, packets: u32, seed: u32, pps: &str) -> PathBuf {
+    let file = dir.join("traffic.pcap");
+    let db = dir.join("history.db");
+    generate_traffic(&file, packets, seed, &["--pps", pps]);
     let out = crate::util::run(&[
         "-r",
         path_str(&file),
@@ -596,6 +595,13 @@ fn serve_shows_a_history_database() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    db
+}
+
+#[test]
+fn serve_shows_a_history_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = history_db(dir.path(), 4_000, 11, "50");
     let report = crate::util::run(&["report", "--db", path_str(&db), "--format", "json"]);
     let report: Value = serde_json::from_slice(&report.stdout).unwrap();
 
@@ -781,7 +787,7 @@ fn hostile_names_reach_the_api_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("xss.pcap");
     write_xss_capture(&file, 4);
-    let server = Server::start(&["-r", path_str(&file), "-q", "--web", "127.0.0.1:0"]);
+    let server = reading(&file, &[]);
     server.wait_finished();
     let hosts = server.get("/api/hosts?limit=100");
     let names = |ip: &str| -> Vec<String> {
@@ -847,14 +853,7 @@ fn browser_shows_a_paced_capture_and_updates() {
     let file = dir.path().join("mixed.pcap");
     // Ten seconds of traffic at its recorded speed.
     generate_traffic(&file, 3_000, 1, &["--pps", "300"]);
-    let server = Server::start(&[
-        "-r",
-        path_str(&file),
-        "-q",
-        "--web",
-        "127.0.0.1:0",
-        "--pace",
-    ]);
+    let server = reading(&file, &["--pace"]);
     let shot = target_dir().join("web-e2e.png");
     let seen = run_browser(&server.url, &shot, &["--filter-term", "TCP"]);
     assert_ne!(seen["packets_first"], seen["packets_later"]);
@@ -869,14 +868,7 @@ fn browser_renders_hostile_names_as_text() {
     let file = dir.path().join("xss.pcap");
     // Six seconds of rounds, paced, so the page also sees the numbers move.
     write_xss_capture(&file, 12);
-    let server = Server::start(&[
-        "-r",
-        path_str(&file),
-        "-q",
-        "--web",
-        "127.0.0.1:0",
-        "--pace",
-    ]);
+    let server = reading(&file, &["--pace"]);
     let shot = target_dir().join("web-e2e-xss.png");
     let seen = run_browser(
         &server.url,
@@ -938,24 +930,8 @@ fn live_capture_publishes_snapshots() {
 #[test]
 fn browser_shows_history_with_a_range_picker() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("long.pcap");
-    let db = dir.path().join("history.db");
     // About 33 minutes of traffic, so "last 15 minutes" is a real part of it.
-    generate_traffic(&file, 20_000, 2, &["--pps", "10"]);
-    let out = crate::util::run(&[
-        "-r",
-        path_str(&file),
-        "-q",
-        "--db",
-        path_str(&db),
-        "--report",
-        "none",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let db = history_db(dir.path(), 20_000, 2, "10");
     let server = Server::start(&["serve", "--db", path_str(&db), "--web", "127.0.0.1:0"]);
     let shot = target_dir().join("web-e2e-history.png");
     let seen = run_browser(&server.url, &shot, &["--history"]);
