@@ -51,6 +51,8 @@ pub struct AppState {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub token: Option<Arc<str>>,
     pub db: Option<Arc<PathBuf>>,
+    /// The latest snapshot as an event's JSON, made once per publication for every client.
+    pub event_json: Arc<std::sync::Mutex<Option<(u64, Arc<str>)>>>,
 }
 
 /// A running dashboard server.
@@ -114,6 +116,7 @@ pub fn start(options: WebOptions, initial: Snapshot) -> Result<Web, String> {
         snapshot: Arc::clone(&shared),
         token: token.as_deref().map(Arc::from),
         db: options.db.map(Arc::new),
+        event_json: Arc::default(),
     };
     let app = router(state);
     // One worker: the server only serializes snapshots and answers a few browsers; the cores
