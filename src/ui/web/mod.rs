@@ -52,8 +52,11 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     pub db: Option<Arc<PathBuf>>,
     /// The latest snapshot as an event's JSON, made once per publication for every client.
-    pub event_json: Arc<std::sync::Mutex<Option<(u64, Arc<str>)>>>,
+    pub event_json: Arc<std::sync::Mutex<Option<EventJson>>>,
 }
+
+/// A publication's number and its JSON.
+pub type EventJson = (u64, Arc<str>);
 
 /// A running dashboard server.
 pub struct Web {
