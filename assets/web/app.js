@@ -211,7 +211,9 @@
       // Rates start at zero: an axis from 290 to 300 makes noise look like a cliff.
       scales: { x: { time: true }, pps: { range: fromZero }, bps: { range: fromZero } },
       axes: [
-        { stroke: '#8595a6', grid: { stroke: '#1e2731' }, ticks: { stroke: '#26313d' } },
+        // Whole seconds at least: points are per second, so sub-second ticks mean nothing.
+        { stroke: '#8595a6', grid: { stroke: '#1e2731' }, ticks: { stroke: '#26313d' },
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 604800] },
         { scale: 'pps', stroke: '#4fb3ff', grid: { stroke: '#1e2731' }, size: 60,
           values: (u, vals) => vals.map((v) => si(v, '', true).trim()) },
         { scale: 'bps', side: 1, stroke: '#ffb454', grid: { show: false }, size: 70,
@@ -292,13 +294,19 @@
     const W = 400, H = 300, cx = W / 2, cy = H / 2;
     const local = [...nodes.values()].filter((n) => n.local).sort((a, b) => b.bytes - a.bytes);
     const remote = [...nodes.values()].filter((n) => !n.local).sort((a, b) => b.bytes - a.bytes);
+    // Busiest first, each the next slot a third of the ring away, so the labelled (busiest)
+    // hosts spread around the ring instead of bunching on one side.
+    const gcd = (a, b) => (b ? gcd(b, a % b) : a);
     const place = (list, rx, ry, phase) => list.forEach((n, i) => {
-      const a = phase + 2 * Math.PI * i / Math.max(1, list.length);
+      let stride = Math.max(1, Math.round(list.length / 3));
+      while (gcd(stride, list.length) !== 1) stride++;
+      const slot = (i * stride) % Math.max(1, list.length);
+      const a = phase + 2 * Math.PI * slot / Math.max(1, list.length);
       n.x = cx + rx * Math.cos(a);
       n.y = cy + ry * Math.sin(a);
     });
     if (local.length === 1) { local[0].x = cx; local[0].y = cy; } else place(local, 70, 50, 0);
-    place(remote, 135, 125, Math.PI / Math.max(2, remote.length));
+    place(remote, 120, 122, Math.PI / Math.max(2, remote.length));
     const maxEdge = Math.max(1, ...edges.map((e) => e.bytes));
     const maxNode = Math.max(1, ...[...nodes.values()].map((n) => n.bytes));
     const frag = document.createDocumentFragment();
@@ -325,7 +333,7 @@
         g.appendChild(svg('text', {
           x: (n.x + (left ? -8 : 8)).toFixed(1), y: (n.y + 3).toFixed(1),
           'text-anchor': left ? 'end' : 'start',
-        }, label.length > 22 ? label.slice(0, 21) + '…' : label));
+        }, label.length > 18 ? label.slice(0, 17) + '…' : label));
       }
       g.appendChild(svg('title', {}, n.ip + (n.name ? ' (' + n.name + ')' : '') + ': ' + fmtBytes(n.bytes)));
       frag.appendChild(g);
