@@ -118,10 +118,21 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
 
     let palette_out = Palette::new(config.color_stdout);
     let palette_err = Palette::new(config.color_stderr);
+    let web = start_web(&config)?;
     let (engine, info, outcome) = match &config.source {
-        Source::File(path) => run_file(&config, path, &stop, palette_out)?,
-        Source::Live(ifaces) => run_live(&config, ifaces, &stop, palette_out, palette_err)?,
+        Source::File(path) => run_file(&config, path, &stop, palette_out, web.as_ref())?,
+        Source::Live(ifaces) => run_live(
+            &config,
+            ifaces,
+            &stop,
+            palette_out,
+            palette_err,
+            web.as_ref(),
+        )?,
     };
+    if let Some(web) = &web {
+        web.publish_final(&engine, info.drops);
+    }
 
     match config.report {
         ReportFormat::Json => {
@@ -144,6 +155,9 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
         ReportFormat::Text => eprint!("{}", report::text(&engine, &info, &palette_err)),
         ReportFormat::None => {}
     }
+    if let (Some(web), Source::File(path)) = (&web, &config.source) {
+        keep_serving(web, path, &stop);
+    }
     match outcome {
         Some(msg) => Err(runtime(msg)),
         None => Ok(ExitCode::SUCCESS),
@@ -159,6 +173,30 @@ fn open_done(config: &Config, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     }
     install_signal_handler(Arc::clone(stop));
     Ok(())
+}
+
+/// `--web`: binds the dashboard before capture starts, so a port in use fails first.
+fn start_web(config: &Config) -> Result<Option<crate::ui::web::Web>, Failure> {
+    let Some(options) = &config.web else {
+        return Ok(None);
+    };
+    let web = crate::ui::web::start(options.clone(), Default::default()).map_err(runtime)?;
+    eprintln!("netlens: dashboard at {}", web.url);
+    Ok(Some(web))
+}
+
+/// After a file ends the dashboard keeps showing its final numbers until Ctrl-C/SIGTERM.
+fn keep_serving(web: &crate::ui::web::Web, path: &str, stop: &AtomicBool) {
+    if stop.load(Ordering::SeqCst) {
+        return;
+    }
+    eprintln!(
+        "netlens: {path} is done; the dashboard stays at {} (Ctrl-C to stop)",
+        web.address
+    );
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// SIGINT/SIGTERM set `stop` so the run drains and reports; a second one exits at once.
@@ -181,6 +219,7 @@ fn run_file(
     path: &str,
     stop: &Arc<AtomicBool>,
     palette: Palette,
+    web: Option<&crate::ui::web::Web>,
 ) -> Result<RunResult, Failure> {
     let filter = match &config.filter {
         Some(expr) => Some(FileFilter::new(expr).map_err(usage)?),
@@ -198,12 +237,19 @@ fn run_file(
     open_done(config, stop)?;
     let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
-    let mut pipeline = Pipeline::new(accounting, printer, outputs, filter, config.count);
+    let mut pipeline = Pipeline::new(accounting, printer, outputs, filter, config.count)
+        .with_publisher(web.map(|w| w.publisher(path.to_string(), false)));
+    let mut pacer = config.pace.map(crate::capture::pace::Pacer::new);
     let stdout_shared = config.mode.is_some() && io::stdout().is_terminal();
     let (input, mut progress) = Progress::for_file(input, size, stdout_shared);
     let result = file::read_from(path, Box::new(input), &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
+        }
+        if let Some(pacer) = &mut pacer {
+            if !pacer.wait(frame.ts, stop, &mut || pipeline.publish_if_due()) {
+                return Ok(Flow::Stop);
+            }
         }
         if let Some(p) = &mut progress {
             p.frame();
@@ -250,6 +296,7 @@ fn run_live(
     stop: &Arc<AtomicBool>,
     palette_out: Palette,
     palette_err: Palette,
+    web: Option<&crate::ui::web::Web>,
 ) -> Result<RunResult, Failure> {
     let mut opened = Vec::new();
     for name in ifaces {
@@ -288,7 +335,8 @@ fn run_live(
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
     let outputs = outputs(config)?;
-    let mut pipeline = Pipeline::new(accounting, printer, outputs, None, config.count);
+    let mut pipeline = Pipeline::new(accounting, printer, outputs, None, config.count)
+        .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -332,6 +380,15 @@ fn run_live(
             // Wake every capture thread; the loop keeps draining queued batches until the
             // channel disconnects, so nothing already captured is lost.
             capture.request_stop();
+        }
+        if web.is_some() {
+            let (kernel, interface, internal) = capture.drop_totals();
+            pipeline.set_drops(Drops {
+                kernel,
+                interface,
+                internal,
+            });
+            pipeline.publish_if_due();
         }
         if let Some(t) = ticker.as_mut() {
             let (k, i, n) = capture.drop_totals();

@@ -29,7 +29,9 @@ Examples:
   sudo netlens -i eth0 -i wlan0 --preset web
   netlens -r capture.pcap --mode detailed 'tcp port 443'
   netlens -r capture.pcapng -q --report json > report.json
-  tcpdump -w - | netlens -r -      read a capture from standard input";
+  tcpdump -w - | netlens -r -      read a capture from standard input
+  netlens -r capture.pcap --web --pace   web dashboard at http://127.0.0.1:8787/, replayed in real time
+  netlens serve --db netlens.db    web dashboard over the history alone";
 
 /// netlens: a network traffic monitor. Watches live interfaces or reads pcap/pcapng files,
 /// prints a colored packet log and reports what the traffic was.
@@ -220,6 +222,22 @@ pub struct Cli {
     /// RFC 4193, link-local, loopback, and the capture interfaces' own subnets.
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub home_net: Vec<ipnet::IpNet>,
+
+    /// Serve the web dashboard on ADDR:PORT (default 127.0.0.1:8787) during the run; with -r
+    /// it keeps serving after the file ends, until Ctrl-C. Non-loopback addresses need a token.
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1,
+          default_missing_value = crate::ui::web::DEFAULT_ADDR)]
+    pub web: Option<std::net::SocketAddr>,
+
+    /// Token the dashboard requires (generated and printed once when --web binds a
+    /// non-loopback address and none is given).
+    #[arg(long, value_name = "TOKEN", requires = "web")]
+    pub web_token: Option<String>,
+
+    /// Replay -r FILE at its recorded speed, or N times faster (x10), as if live.
+    #[arg(long, value_name = "xN", num_args = 0..=1, default_missing_value = "x1",
+          requires = "read", value_parser = crate::capture::pace::parse_speed)]
+    pub pace: Option<f64>,
 
     /// BPF filter expression (tcpdump syntax), e.g. 'tcp port 80 and host 10.0.0.1'.
     #[arg(value_name = "EXPRESSION")]

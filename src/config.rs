@@ -46,6 +46,10 @@ pub struct Config {
     pub jsonl: Option<(String, bool)>,
     /// Who to run as once the capture is open.
     pub run_as: crate::privileges::Target,
+    /// `--web`: serve the dashboard.
+    pub web: Option<crate::ui::web::WebOptions>,
+    /// `--pace`: replay the file at this multiple of its recorded speed.
+    pub pace: Option<f64>,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -196,6 +200,23 @@ impl Config {
             home: HomeNet::new(home),
             top,
         };
+        // clap's `requires` does not see flags whose value is optional, so check here.
+        if cli.pace.is_some() && !matches!(source, Source::File(_)) {
+            return Err(UsageError::Message(
+                "--pace replays a file: use it with -r FILE".into(),
+            ));
+        }
+        if cli.web_token.is_some() && cli.web.is_none() {
+            return Err(UsageError::Message("--web-token needs --web".into()));
+        }
+        if cli.web_token.as_deref().is_some_and(str::is_empty) {
+            return Err(UsageError::Message("--web-token must not be empty".into()));
+        }
+        let web = cli.web.map(|addr| crate::ui::web::WebOptions {
+            addr,
+            token: cli.web_token.clone(),
+            db: db.clone(),
+        });
         Ok(Config {
             source,
             filter,
@@ -216,6 +237,8 @@ impl Config {
             save,
             jsonl,
             run_as,
+            web,
+            pace: cli.pace,
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::output::savefile::{Saved, Savefile};
 use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
+use crate::ui::web::publisher::Publisher;
 
 /// Where packets are accounted: one engine on this thread, or shards on their own threads.
 pub enum Accounting {
@@ -48,6 +49,8 @@ pub struct Pipeline {
     pub filter_error: Option<FilterError>,
     /// Set when an output (`-w`, `--jsonl`) failed; the run stops there, keeping its counts.
     pub output_error: Option<String>,
+    /// Publishes snapshots for the web dashboard (`--web`).
+    publisher: Option<Publisher>,
 }
 
 /// Copies of the traffic written as it is counted.
@@ -81,6 +84,42 @@ impl Pipeline {
             accepted: 0,
             filter_error: None,
             output_error: None,
+            publisher: None,
+        }
+    }
+
+    /// Publish snapshots for the web dashboard while packets flow.
+    pub fn with_publisher(mut self, publisher: Option<Publisher>) -> Self {
+        self.publisher = publisher;
+        self
+    }
+
+    /// The capture's drop counters, for the next snapshot.
+    pub fn set_drops(&mut self, drops: Drops) {
+        if let Some(p) = &mut self.publisher {
+            p.set_drops(drops);
+        }
+    }
+
+    /// Publishes a snapshot when a second of wall-clock time has passed since the last one.
+    /// Called per frame and by sources that wait (pacing, a quiet interface).
+    pub fn publish_if_due(&mut self) {
+        if self.publisher.as_ref().is_some_and(Publisher::due) {
+            self.publish(crate::engine::snapshot::RunState::Running);
+        }
+    }
+
+    fn publish(&mut self, state: crate::engine::snapshot::RunState) {
+        let Some(publisher) = &mut self.publisher else {
+            return;
+        };
+        match &self.accounting {
+            Accounting::Inline(engine) | Accounting::Recorded(engine, _) => {
+                publisher.publish_engine(engine, state)
+            }
+            Accounting::Sharded(_) => {
+                publisher.publish_totals(self.dispatched, &self.dispatched_l4, state)
+            }
         }
     }
 
@@ -110,6 +149,9 @@ impl Pipeline {
             }
         }
         let packet = wire::decode(frame.link, frame.data);
+        if let Some(p) = &mut self.publisher {
+            p.record(frame);
+        }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
             Accounting::Recorded(engine, recorder) => recorder.process(frame, &packet, engine),
@@ -150,6 +192,7 @@ impl Pipeline {
             printer.print(frame, &packet)?;
         }
         self.accepted += 1;
+        self.publish_if_due();
         Ok(if self.limit.is_some_and(|l| self.accepted >= l) {
             Flow::Stop
         } else {
@@ -200,6 +243,9 @@ impl Pipeline {
     /// the run's row), shards are merged into one engine.
     /// Outputs are completed too: the last `-w` file, the rest of the JSON lines.
     pub fn finish(mut self, drops: Drops) -> Finished {
+        // The last lines of the packet ring reach the dashboard before the final numbers do.
+        self.set_drops(drops);
+        self.publish(crate::engine::snapshot::RunState::Running);
         let mut output_error = self.output_error.take();
         let mut jsonl = self.outputs.jsonl.take();
         let mut stream = |engine: &mut Engine| {

@@ -16,4 +16,5 @@ mod live;
 mod outputs;
 mod privileges;
 mod snapshots;
+mod web;
 mod workers;

@@ -7,6 +7,7 @@ pub mod file;
 pub mod filter;
 pub mod interfaces;
 pub mod live;
+pub mod pace;
 pub mod stdin;
 
 use wire::LinkType;

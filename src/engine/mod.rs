@@ -13,6 +13,7 @@ pub mod lru;
 pub mod quic;
 pub mod series;
 pub mod shards;
+pub mod snapshot;
 pub mod stats;
 
 use std::cmp::Reverse;

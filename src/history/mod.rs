@@ -34,6 +34,8 @@ pub enum Command {
     Chart(chart::ChartArgs),
     /// Write one table of a history database as CSV (with a header row) or JSON lines.
     Export(export::ExportArgs),
+    /// Serve the web dashboard over a history database alone (no capture).
+    Serve(crate::ui::web::serve::ServeArgs),
 }
 
 /// The database and range every history command takes.
@@ -85,6 +87,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Report(a) => report::run(&a),
         Command::Chart(a) => chart::run(&a),
         Command::Export(a) => export::run(&a),
+        Command::Serve(a) => crate::ui::web::serve::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

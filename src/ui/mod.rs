@@ -1,3 +1,4 @@
-//! User interfaces: the console now; the web dashboard and terminal UI later.
+//! User interfaces: the console and the web dashboard; the terminal UI later.
 
 pub mod console;
+pub mod web;

@@ -1,0 +1,436 @@
+//! The engine's state at an instant, shared read-only (DESIGN.md, "snapshot").
+//!
+//! The capture thread builds a [`Snapshot`] from its engine about once a second of wall-clock
+//! time (and once more at the end) and publishes it through an `ArcSwap`; readers (the web
+//! server, later the console and alert readers) load the latest one and never lock the engine.
+//! A snapshot is plain owned data: building it costs the capture thread one pass over hosts and
+//! flows per publication, and readers may keep it as long as they like.
+//!
+//! Lists are bounded (the largest rows first) so one publication stays small whatever the
+//! traffic: a million hosts must not become a million-row JSON document every second.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::flow::{Flow, FlowKey, TcpState};
+use super::series::Point;
+use super::stats::{Counter, APP_NAMES, L3_NAMES, L4_NAMES};
+use super::Engine;
+use crate::store::query::AlertInfo;
+use crate::time::Timestamp;
+use crate::ui::console::fragments::ip_proto_name;
+use crate::ui::console::report::Drops;
+
+/// Rows of the host table.
+pub const MAX_HOSTS: usize = 500;
+/// Rows of the active-connections table.
+pub const MAX_FLOWS: usize = 300;
+/// Rows of the top sources and destinations.
+pub const MAX_TALKERS: usize = 10;
+/// Address pairs drawn on the network map: more than this is a hairball on a card-sized map.
+pub const MAX_EDGES: usize = 40;
+/// Seconds of the live timeline (the engine keeps 600; five minutes reads well and halves the
+/// size of every push).
+pub const SERIES_SECONDS: usize = 300;
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Nothing published yet.
+    #[default]
+    Starting,
+    /// Packets are being read or captured.
+    Running,
+    /// The input ended (or capture stopped); the numbers are final.
+    Finished,
+    /// No capture: `netlens serve` shows a history database only.
+    History,
+}
+
+/// Packets and bytes of one protocol or application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Named {
+    pub name: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One host, with what it sent and received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostRow {
+    pub ip: IpAddr,
+    /// Names learned passively (DNS answers, TLS SNI, HTTP Host): untrusted text.
+    pub names: Vec<String>,
+    pub local: bool,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub flows_initiated: u64,
+    pub flows_accepted: u64,
+    pub peers: u64,
+    pub first_ts: f64,
+    pub last_ts: f64,
+}
+
+/// One active flow, client (the side that started it) first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowRow {
+    pub protocol: &'static str,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub state: TcpState,
+    pub app: &'static str,
+    /// SNI, HTTP Host or DNS question: untrusted text.
+    pub name: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub first_ts: f64,
+    pub last_ts: f64,
+    /// Average bits per second over the flow's life so far (at least one second).
+    pub bps: f64,
+}
+
+/// Two hosts that talked, both directions added: an edge of the network map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    pub a: IpAddr,
+    pub b: IpAddr,
+    pub a_local: bool,
+    pub b_local: bool,
+    pub a_name: Option<String>,
+    pub b_name: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One line of the recent-packets table: the compact log line without colors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PacketLine {
+    pub ts: f64,
+    pub proto: &'static str,
+    pub len: u32,
+    /// Endpoints, flags and the application hint, as the compact log prints them: untrusted
+    /// text (it quotes DNS names, HTTP hosts and paths).
+    pub summary: String,
+}
+
+/// What the publisher adds to the engine's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub seq: u64,
+    pub source: String,
+    pub state: RunState,
+    pub drops: Drops,
+    pub packets: Vec<PacketLine>,
+    /// The present in packet time, when it is the wall clock (live capture): a quiet interface
+    /// then reads as zero packets per second rather than as the last busy second. Files leave
+    /// it unset, and their present is their newest packet.
+    pub now: Option<Timestamp>,
+}
+
+/// The engine's state at an instant. Field names match `--report json` where both have them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Publication number: a reader that saw this number has seen this snapshot.
+    pub seq: u64,
+    pub source: String,
+    pub state: RunState,
+    /// True while `--workers` shards hold hosts and flows: only totals and the transport mix
+    /// are known until the run ends and the shards are merged.
+    pub partial: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    pub duration_secs: f64,
+    /// Packets and bits per second over the last complete second of packet time (running), or
+    /// averaged over the whole capture (finished).
+    pub pps: f64,
+    pub bps: f64,
+    pub active_flows: Option<u64>,
+    pub hosts: Option<u64>,
+    pub drops: Drops,
+    /// Network then transport classes, in `--report json` order.
+    pub protocols: Vec<Named>,
+    pub apps: Vec<Named>,
+    /// Hosts that sent the most bytes, and that received the most.
+    pub top_sources: Vec<HostRow>,
+    pub top_destinations: Vec<HostRow>,
+    /// The hosts with the most bytes (in + out), at most [`MAX_HOSTS`].
+    pub host_table: Vec<HostRow>,
+    /// Active flows with the most bytes, at most [`MAX_FLOWS`].
+    pub flows: Vec<FlowRow>,
+    pub edges: Vec<Edge>,
+    /// Per-second points of the last [`SERIES_SECONDS`], oldest first.
+    pub series: Vec<Point>,
+    /// The last decoded packets, oldest first.
+    pub recent_packets: Vec<PacketLine>,
+    /// Alerts (filled once detectors exist; empty until then).
+    pub alerts: Vec<AlertInfo>,
+}
+
+impl Snapshot {
+    /// The full picture from one engine (inline accounting, or the merged engine at the end).
+    pub fn from_engine(engine: &Engine, ctx: Context) -> Snapshot {
+        let stats = &engine.stats;
+        let duration = stats.duration_secs();
+        let series: Vec<Point> = {
+            let all: Vec<Point> = engine.series.per_second.points().copied().collect();
+            let skip = all.len().saturating_sub(SERIES_SECONDS);
+            all.into_iter().skip(skip).collect()
+        };
+        let (pps, bps) = match ctx.state {
+            RunState::Running => last_complete_second(&series, ctx.now.max(stats.last_ts)),
+            _ => (
+                rate(stats.total.packets, duration),
+                rate(stats.total.bytes.saturating_mul(8), duration),
+            ),
+        };
+        let host_row = |ip: IpAddr| host_row(engine, ip);
+        let hosts: Vec<(IpAddr, &super::hosts::Host)> =
+            engine.hosts.iter().map(|(ip, h)| (*ip, h)).collect();
+        let top = |n: usize, key: fn(&super::hosts::Host) -> (u64, u64)| -> Vec<HostRow> {
+            largest(hosts.clone(), n, |(ip, h)| (key(h), *ip))
+                .into_iter()
+                .map(|(ip, _)| host_row(ip))
+                .collect()
+        };
+        let top_sources = top(MAX_TALKERS, |h| (h.bytes_out, h.packets_out));
+        let top_destinations = top(MAX_TALKERS, |h| (h.bytes_in, h.packets_in));
+        let host_table = top(MAX_HOSTS, |h| (h.bytes(), h.packets()));
+        let flows = largest(engine.flows.iter().collect(), MAX_FLOWS, |(k, f)| {
+            ((f.total().bytes, f.total().packets), **k)
+        })
+        .into_iter()
+        .map(|(k, f)| flow_row(k, f))
+        .collect();
+        Snapshot {
+            seq: ctx.seq,
+            source: ctx.source,
+            state: ctx.state,
+            partial: false,
+            packets: stats.total.packets,
+            bytes: stats.total.bytes,
+            first_ts: stats.first_ts.map(Timestamp::as_secs_f64),
+            last_ts: stats.last_ts.map(Timestamp::as_secs_f64),
+            duration_secs: duration,
+            pps,
+            bps,
+            active_flows: Some(engine.flows.active() as u64),
+            hosts: Some(engine.hosts.len() as u64),
+            drops: ctx.drops,
+            protocols: protocols(&stats.l3, &stats.l4),
+            apps: named(&APP_NAMES, &stats.apps),
+            top_sources,
+            top_destinations,
+            host_table,
+            flows,
+            edges: edges(engine),
+            series,
+            recent_packets: ctx.packets,
+            alerts: Vec::new(),
+        }
+    }
+
+    /// What is known while `--workers` shards hold the engines: totals and the transport mix
+    /// counted as packets are dispatched.
+    pub fn from_totals(total: Counter, l4: &[u64; 5], ctx: Context) -> Snapshot {
+        let l4: Vec<Named> = L4_NAMES
+            .iter()
+            .zip(l4)
+            .map(|(name, packets)| Named {
+                name,
+                packets: *packets,
+                bytes: 0,
+            })
+            .collect();
+        Snapshot {
+            seq: ctx.seq,
+            source: ctx.source,
+            state: ctx.state,
+            partial: true,
+            packets: total.packets,
+            bytes: total.bytes,
+            drops: ctx.drops,
+            protocols: l4,
+            recent_packets: ctx.packets,
+            ..Snapshot::default()
+        }
+    }
+}
+
+fn rate(count: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// The second before the newest packet's second is the last one known to be complete; a quiet
+/// second (no point) is a rate of zero.
+fn last_complete_second(series: &[Point], last: Option<Timestamp>) -> (f64, f64) {
+    let Some(last) = last else {
+        return (0.0, 0.0);
+    };
+    let t = last.0.div_euclid(Timestamp::NANOS_PER_SEC) - 1;
+    series
+        .iter()
+        .rev()
+        .find(|p| p.t == t)
+        .map_or((0.0, 0.0), |p| {
+            (p.packets as f64, p.bytes.saturating_mul(8) as f64)
+        })
+}
+
+fn named(names: &[&'static str], counters: &[Counter]) -> Vec<Named> {
+    names
+        .iter()
+        .zip(counters)
+        .map(|(name, c)| Named {
+            name,
+            packets: c.packets,
+            bytes: c.bytes,
+        })
+        .collect()
+}
+
+fn protocols(l3: &[Counter], l4: &[Counter]) -> Vec<Named> {
+    let mut all = named(&L3_NAMES, l3);
+    all.extend(named(&L4_NAMES, l4));
+    all
+}
+
+/// The `n` largest items by `key`, largest first; equal keys keep a fixed order because keys
+/// end with an identity. Partitions before sorting, so a large table costs O(len) per call.
+fn largest<T, K: Ord, I: Ord>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> (K, I)) -> Vec<T> {
+    let cmp = |a: &T, b: &T| -> Ordering {
+        let (ka, ia) = key(a);
+        let (kb, ib) = key(b);
+        kb.cmp(&ka).then(ia.cmp(&ib))
+    };
+    if n == 0 {
+        return Vec::new();
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by(n - 1, cmp);
+        items.truncate(n);
+    }
+    items.sort_by(cmp);
+    items
+}
+
+fn host_row(engine: &Engine, ip: IpAddr) -> HostRow {
+    let h = engine.hosts.get(&ip).cloned().unwrap_or_default();
+    HostRow {
+        ip,
+        names: engine
+            .hosts
+            .names(&ip)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        local: h.local,
+        packets_in: h.packets_in,
+        bytes_in: h.bytes_in,
+        packets_out: h.packets_out,
+        bytes_out: h.bytes_out,
+        flows_initiated: h.flows_initiated,
+        flows_accepted: h.flows_accepted,
+        peers: h.peers,
+        first_ts: h.first_ts.as_secs_f64(),
+        last_ts: h.last_ts.as_secs_f64(),
+    }
+}
+
+fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
+    let client = key.sender(f.initiator);
+    let server = key.sender(f.initiator.reverse());
+    let to_server = f.counters[f.initiator.index()];
+    let to_client = f.counters[f.initiator.reverse().index()];
+    let total = f.total();
+    let life = f.last_ts.secs_since(f.record_start).max(1.0);
+    FlowRow {
+        protocol: ip_proto_name(key.proto),
+        client: client.addr,
+        client_port: client.port,
+        server: server.addr,
+        server_port: server.port,
+        state: f.tcp,
+        app: f.app.name(),
+        name: f.name.as_deref().map(String::from),
+        packets: total.packets,
+        bytes: total.bytes,
+        bytes_to_server: to_server.bytes,
+        bytes_to_client: to_client.bytes,
+        first_ts: f.first_ts.as_secs_f64(),
+        last_ts: f.last_ts.as_secs_f64(),
+        bps: total.bytes.saturating_mul(8) as f64 / life,
+    }
+}
+
+/// The address pairs with the most bytes, both directions of a pair as one edge.
+fn edges(engine: &Engine) -> Vec<Edge> {
+    let mut undirected: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = hashbrown::HashMap::new();
+    for ((src, dst), c) in &engine.stats.pairs {
+        let key = if src <= dst {
+            (*src, *dst)
+        } else {
+            (*dst, *src)
+        };
+        undirected.entry(key).or_default().merge(*c);
+    }
+    let name = |ip: &IpAddr| engine.hosts.names(ip).first().map(|n| n.to_string());
+    largest(undirected.into_iter().collect(), MAX_EDGES, |(k, c)| {
+        ((c.bytes, c.packets), *k)
+    })
+    .into_iter()
+    .map(|((a, b), c)| Edge {
+        a,
+        b,
+        a_local: engine.hosts.is_local(&a),
+        b_local: engine.hosts.is_local(&b),
+        a_name: name(&a),
+        b_name: name(&b),
+        packets: c.packets,
+        bytes: c.bytes,
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_keeps_the_biggest_in_order_with_ties_by_identity() {
+        let items = vec![(5u64, 'a'), (9, 'b'), (5, 'c'), (1, 'd'), (9, 'e')];
+        let top = largest(items, 3, |(n, id)| (*n, *id));
+        assert_eq!(top, vec![(9, 'b'), (9, 'e'), (5, 'a')]);
+        assert!(largest(vec![1u64], 0, |n| (*n, 0)).is_empty());
+    }
+
+    #[test]
+    fn current_rate_is_the_last_complete_second() {
+        let p = |t, packets, bytes| Point {
+            t,
+            packets,
+            bytes,
+            ..Point::default()
+        };
+        let series = vec![p(10, 4, 100), p(11, 7, 200), p(12, 1, 10)];
+        let at = |s: i64| Some(Timestamp(s * Timestamp::NANOS_PER_SEC + 5));
+        assert_eq!(last_complete_second(&series, at(12)), (7.0, 1600.0));
+        // A quiet second reads as zero, not as the last busy one.
+        assert_eq!(last_complete_second(&series, at(14)), (0.0, 0.0));
+        assert_eq!(last_complete_second(&series, None), (0.0, 0.0));
+    }
+}

@@ -1,0 +1,93 @@
+//! The capture side of the dashboard: keeps the recent-packets ring and publishes a fresh
+//! [`Snapshot`] about once a second of wall-clock time.
+//!
+//! Runs on the capture thread, so it never waits for a reader: publishing is one `ArcSwap`
+//! store. Readers keep the old snapshot alive as long as they hold it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use super::recent::RecentPackets;
+use crate::capture::Frame;
+use crate::engine::snapshot::{Context, RunState, Snapshot};
+use crate::engine::stats::Counter;
+use crate::engine::Engine;
+use crate::time::Timestamp;
+use crate::ui::console::report::Drops;
+
+fn wall_clock() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Wall-clock time between publications: the page updates once a second.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Publisher {
+    shared: Arc<ArcSwap<Snapshot>>,
+    recent: RecentPackets,
+    source: String,
+    drops: Drops,
+    seq: u64,
+    next: Instant,
+    /// Live capture: packet time is the wall clock.
+    live: bool,
+}
+
+impl Publisher {
+    pub fn new(shared: Arc<ArcSwap<Snapshot>>, source: String, live: bool) -> Self {
+        let seq = shared.load().seq;
+        Publisher {
+            shared,
+            recent: RecentPackets::default(),
+            source,
+            drops: Drops::default(),
+            seq,
+            // The first publication comes at once, so the page shows the run has started.
+            next: Instant::now(),
+            live,
+        }
+    }
+
+    pub fn record(&mut self, frame: &Frame<'_>) {
+        self.recent.push(frame);
+    }
+
+    /// The capture's drop counters, for the next publication.
+    pub fn set_drops(&mut self, drops: Drops) {
+        self.drops = drops;
+    }
+
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn context(&mut self, state: RunState) -> Context {
+        self.seq += 1;
+        self.next = Instant::now() + INTERVAL;
+        Context {
+            seq: self.seq,
+            source: self.source.clone(),
+            state,
+            drops: self.drops,
+            packets: self.recent.lines(),
+            now: self.live.then(wall_clock),
+        }
+    }
+
+    pub fn publish_engine(&mut self, engine: &Engine, state: RunState) {
+        let ctx = self.context(state);
+        self.shared
+            .store(Arc::new(Snapshot::from_engine(engine, ctx)));
+    }
+
+    pub fn publish_totals(&mut self, total: Counter, l4: &[u64; 5], state: RunState) {
+        let ctx = self.context(state);
+        self.shared
+            .store(Arc::new(Snapshot::from_totals(total, l4, ctx)));
+    }
+}
