@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::alerts::AlertEngine;
 use crate::capture::file::{self, ReadError};
 use crate::capture::filter::FileFilter;
 use crate::capture::interfaces;
@@ -180,7 +181,10 @@ fn run_file(
         interfaces: Vec::new(),
     };
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
-    let mut pipeline = Pipeline::new(accounting, printer, filter, config.count);
+    let mut pipeline = with_alerts(
+        Pipeline::new(accounting, printer, filter, config.count),
+        config,
+    );
     let result = file::read(path, &mut |frame| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
@@ -206,13 +210,15 @@ fn run_file(
     if let Some(e) = pipeline.filter_error.take() {
         return Err(usage(e));
     }
-    let info = RunInfo {
+    let mut info = RunInfo {
         source: path.to_string(),
         filter: config.filter.clone(),
         drops: Drops::default(),
         top: config.top,
+        alerts: None,
     };
-    let engine = finished(pipeline, info.drops)?;
+    let (engine, alerts) = finished(pipeline, info.drops)?;
+    info.alerts = alerts;
     Ok((engine, info, outcome))
 }
 
@@ -258,7 +264,10 @@ fn run_live(
     let printer = config
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
-    let mut pipeline = Pipeline::new(accounting, printer, None, config.count);
+    let mut pipeline = with_alerts(
+        Pipeline::new(accounting, printer, None, config.count),
+        config,
+    );
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -323,7 +332,7 @@ fn run_live(
         }
     }
     let (kernel, interface, internal) = capture.drop_totals();
-    let info = RunInfo {
+    let mut info = RunInfo {
         source: format!("live: {}", names.join(", ")),
         filter: config.filter.clone(),
         drops: Drops {
@@ -332,8 +341,10 @@ fn run_live(
             internal,
         },
         top: config.top,
+        alerts: None,
     };
-    let engine = finished(pipeline, info.drops)?;
+    let (engine, alerts) = finished(pipeline, info.drops)?;
+    info.alerts = alerts;
     Ok((engine, info, None))
 }
 
@@ -371,7 +382,19 @@ fn accounting(
     Ok(Accounting::Recorded(engine, Box::new(recorder)))
 }
 
-fn finished(pipeline: Pipeline, drops: Drops) -> Result<Engine, Failure> {
+/// Adds the security detectors to `pipeline` unless `--no-alerts`; their lines go to stderr.
+fn with_alerts(pipeline: Pipeline, config: &Config) -> Pipeline {
+    if !config.alerts.enabled {
+        return pipeline;
+    }
+    let detectors = AlertEngine::new(&config.alerts, &config.engine.home);
+    pipeline.with_alerts(detectors, Palette::new(config.color_stderr))
+}
+
+fn finished(
+    pipeline: Pipeline,
+    drops: Drops,
+) -> Result<(Engine, Option<crate::alerts::AlertSummary>), Failure> {
     let done = pipeline.finish(drops);
     if let Some(Err(e)) = &done.store {
         return Err(runtime(format!(
@@ -384,6 +407,8 @@ fn finished(pipeline: Pipeline, drops: Drops) -> Result<Engine, Failure> {
             eprintln!("netlens: the history writer fell behind and dropped {dropped} rows");
         }
     }
-    done.engine
-        .ok_or_else(|| runtime("the accounting threads failed"))
+    let engine = done
+        .engine
+        .ok_or_else(|| runtime("the accounting threads failed"))?;
+    Ok((engine, done.alerts))
 }

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
 use crate::engine::shards::Shards;
@@ -11,6 +12,7 @@ use crate::engine::Engine;
 use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
+use crate::ui::console::style::Palette;
 
 /// Where packets are accounted: one engine on this thread, or shards on their own threads.
 pub enum Accounting {
@@ -42,6 +44,9 @@ pub struct Pipeline {
     pub accepted: u64,
     /// Set when the filter cannot be compiled for a link type met in the file.
     pub filter_error: Option<FilterError>,
+    /// The security detectors, on this thread so they see every packet (whatever `--workers`),
+    /// and the palette of their stderr lines.
+    alerts: Option<(AlertEngine, Palette)>,
 }
 
 impl Pipeline {
@@ -60,7 +65,19 @@ impl Pipeline {
             limit,
             accepted: 0,
             filter_error: None,
+            alerts: None,
         }
+    }
+
+    /// Runs `detectors` on every accepted frame; a new alert prints one line on stderr.
+    pub fn with_alerts(mut self, detectors: AlertEngine, palette: Palette) -> Self {
+        self.alerts = Some((detectors, palette));
+        self
+    }
+
+    /// The alerts raised so far (for a live view).
+    pub fn alerts(&self) -> Option<&[crate::alerts::Alert]> {
+        self.alerts.as_ref().map(|(a, _)| a.alerts())
     }
 
     pub fn handle(&mut self, frame: &Frame<'_>) -> io::Result<Flow> {
@@ -78,6 +95,14 @@ impl Pipeline {
             }
         }
         let packet = wire::decode(frame.link, frame.data);
+        if let Some((detectors, palette)) = &mut self.alerts {
+            detectors.inspect(frame.ts, frame.orig_len, &packet);
+            if detectors.has_new() {
+                for alert in detectors.take_new() {
+                    eprintln!("{}", crate::alerts::console::line(alert, palette));
+                }
+            }
+        }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
             Accounting::Recorded(engine, recorder) => recorder.process(frame, &packet, engine),
@@ -131,24 +156,31 @@ impl Pipeline {
     /// Ends accounting: open flows become records (and reach the database, with `drops` in
     /// the run's row), shards are merged into one engine.
     pub fn finish(self, drops: Drops) -> Finished {
+        let alerts = self.alerts.map(|(a, _)| a.finish());
         match self.accounting {
             Accounting::Inline(mut engine) => {
                 engine.finish();
                 Finished {
                     engine: Some(*engine),
                     store: None,
+                    alerts,
                 }
             }
             Accounting::Recorded(mut engine, recorder) => {
+                if let Some(a) = &alerts {
+                    recorder.record_alerts(&a.alerts);
+                }
                 let store = Some(recorder.finish(&mut engine, drops));
                 Finished {
                     engine: Some(*engine),
                     store,
+                    alerts,
                 }
             }
             Accounting::Sharded(shards) => Finished {
                 engine: shards.finish(),
                 store: None,
+                alerts,
             },
         }
     }
@@ -166,4 +198,6 @@ pub struct Finished {
     pub engine: Option<Engine>,
     /// What the history writer committed (or why it failed), when `--db` was on.
     pub store: Option<Result<WriterSummary, StoreError>>,
+    /// What the detectors found, when they ran.
+    pub alerts: Option<AlertSummary>,
 }
