@@ -41,6 +41,11 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.map.get(key)
     }
 
+    /// Every entry, oldest first, emptying the table.
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.map.drain()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

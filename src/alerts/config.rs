@@ -231,7 +231,7 @@ pub fn parse(text: &str) -> Result<AlertsConfig, String> {
             Some(span) => {
                 let line = text
                     .get(..span.start)
-                    .map_or(0, |t| t.lines().count().max(1));
+                    .map_or(0, |t| t.matches('\n').count() + 1);
                 format!("line {line}: {msg}")
             }
             None => msg,

@@ -51,6 +51,9 @@ pub trait Detector {
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>);
     /// State entries dropped because a table was full (reported, so a flood is visible).
     fn evictions(&self) -> u64;
+    /// The capture ended: raise the final words on causes still in progress (a scan's last
+    /// ports). Most detectors have none.
+    fn finish(&mut self, _out: &mut Vec<Raise>) {}
 }
 
 /// Most distinct alerts kept. Past it a new cause is counted in `dropped` instead of stored:
@@ -179,7 +182,14 @@ impl AlertEngine {
     }
 
     /// What the run leaves: the alert list and the counters that say what was not tracked.
-    pub fn finish(self) -> AlertSummary {
+    pub fn finish(mut self) -> AlertSummary {
+        let mut raised = std::mem::take(&mut self.raised);
+        for d in &mut self.detectors {
+            d.finish(&mut raised);
+        }
+        for r in raised {
+            self.merge(r);
+        }
         AlertSummary {
             evicted: self.evictions(),
             dropped: self.dropped,

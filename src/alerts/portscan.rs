@@ -86,15 +86,21 @@ struct Probes<T> {
 }
 
 impl<T: PartialEq + Copy> Probes<T> {
-    /// Holds twice the threshold, so fresh probes still waiting for their answer do not push
-    /// out failed ones.
+    /// Holds four times the threshold, so fresh probes still waiting for their answer leave
+    /// room for failed ones. Probes past that (a fast scan outrunning its answers) are counted
+    /// in the window's overflow, which joins the totals once the window raises.
     fn new(threshold: usize) -> Self {
         Probes {
-            window: Distinct::new(threshold.saturating_mul(2)),
+            window: Distinct::new(threshold.saturating_mul(4)),
             opened: Tally::default(),
             reported: 0,
             last_raise: None,
         }
+    }
+
+    /// Failed probes at the end of the capture: every probe left unanswered failed.
+    fn failed_at_end(&self) -> u64 {
+        self.window.items().count() as u64 + self.window.overflow
     }
 
     /// Failed probes in the window, and how many of them were stealth probes.
@@ -136,18 +142,21 @@ impl<T: PartialEq + Copy> Probes<T> {
         (enough && mostly_failed).then_some(failed)
     }
 
-    /// Starts the next window after a raise. Raises that follow each other within the window
-    /// are one episode, whose total grows; a quiet window starts a new one.
-    fn roll(&mut self, now: Timestamp, failed: usize, window_ns: i64) -> u64 {
+    /// Starts the next window after a raise: the failed probes (and the overflow) are counted
+    /// and forgotten, probes still waiting for an answer stay. Raises that follow each other
+    /// within the window are one episode, whose total grows; a quiet window starts a new one.
+    fn roll(&mut self, now: Timestamp, failed: usize, grace_ns: i64, window_ns: i64) -> u64 {
         let continuing = self
             .last_raise
             .is_some_and(|t| now.0.saturating_sub(t.0) < window_ns);
         if !continuing {
             self.reported = 0;
         }
-        self.reported += failed as u64;
+        self.reported += failed as u64 + self.window.overflow;
+        self.window.overflow = 0;
         self.last_raise = Some(now);
-        self.window.clear();
+        self.window
+            .remove_where(|(_, t, tag)| tag.refused || now.0.saturating_sub(t.0) >= grace_ns);
         self.opened.reset();
         self.reported
     }
@@ -189,7 +198,7 @@ impl PortScan {
         port: u16,
         out: &mut Vec<Raise>,
     ) {
-        let w = self.window_ns;
+        let (w, grace) = (self.window_ns, self.grace_ns);
         if let Some(v) = self.vertical.get(&(scanner, target)) {
             if let Some(failed) = v.ready(now, self, self.vertical_ports) {
                 let pattern = v.pattern();
@@ -198,26 +207,16 @@ impl PortScan {
                 let total = self
                     .vertical
                     .get_mut(&(scanner, target))
-                    .map_or(failed as u64, |v| v.roll(now, failed, w));
-                out.push(Raise {
-                    ts: now,
-                    detector: "port_scan",
-                    kind: "vertical",
-                    severity: Severity::High,
-                    src: Some(scanner.to_string()),
-                    dst: Some(target.to_string()),
-                    summary: format!(
-                        "vertical {} scan: {scanner} probed {total} ports of {target} (refused or unanswered, within {} s)",
-                        pattern.name(),
-                        self.window_secs
-                    ),
-                    evidence: json!({
-                        "scan": pattern.name(),
-                        "ports": total,
-                        "window_secs": self.window_secs,
-                        "latest_ports": ports,
-                    }),
-                });
+                    .map_or(failed as u64, |v| v.roll(now, failed, grace, w));
+                out.push(vertical_raise(
+                    now,
+                    scanner,
+                    target,
+                    pattern,
+                    total,
+                    self.window_secs,
+                    ports,
+                ));
             }
         }
         if let Some(h) = self.horizontal.get(&(scanner, port)) {
@@ -229,27 +228,16 @@ impl PortScan {
                 let total = self
                     .horizontal
                     .get_mut(&(scanner, port))
-                    .map_or(failed as u64, |h| h.roll(now, failed, w));
-                out.push(Raise {
-                    ts: now,
-                    detector: "port_scan",
-                    kind: "horizontal",
-                    severity: Severity::High,
-                    src: Some(scanner.to_string()),
-                    dst: Some(format!("*:{port}")),
-                    summary: format!(
-                        "horizontal {} scan: {scanner} probed port {port} on {total} hosts (refused or unanswered, within {} s)",
-                        pattern.name(),
-                        self.window_secs
-                    ),
-                    evidence: json!({
-                        "scan": pattern.name(),
-                        "port": port,
-                        "hosts": total,
-                        "window_secs": self.window_secs,
-                        "latest_hosts": hosts,
-                    }),
-                });
+                    .map_or(failed as u64, |h| h.roll(now, failed, grace, w));
+                out.push(horizontal_raise(
+                    now,
+                    scanner,
+                    port,
+                    pattern,
+                    total,
+                    self.window_secs,
+                    hosts,
+                ));
             }
         }
     }
@@ -323,5 +311,108 @@ impl Detector for PortScan {
 
     fn evictions(&self) -> u64 {
         self.vertical.evicted + self.horizontal.evicted
+    }
+
+    /// A scan that already raised gets its last probes added, so the alert's totals are the
+    /// scan's. A window that never raised stays quiet: the end of a capture is no evidence.
+    fn finish(&mut self, out: &mut Vec<Raise>) {
+        let window_secs = self.window_secs;
+        for ((scanner, target), v) in self.vertical.drain() {
+            let (Some(last), failed) = (v.last_raise, v.failed_at_end()) else {
+                continue;
+            };
+            if failed == 0 {
+                continue;
+            }
+            let pattern = v.pattern();
+            let total = v.reported + failed;
+            out.push(vertical_raise(
+                last,
+                scanner,
+                target,
+                pattern,
+                total,
+                window_secs,
+                Vec::new(),
+            ));
+        }
+        for ((scanner, port), h) in self.horizontal.drain() {
+            let (Some(last), failed) = (h.last_raise, h.failed_at_end()) else {
+                continue;
+            };
+            if failed == 0 {
+                continue;
+            }
+            let pattern = h.pattern();
+            let total = h.reported + failed;
+            out.push(horizontal_raise(
+                last,
+                scanner,
+                port,
+                pattern,
+                total,
+                window_secs,
+                Vec::new(),
+            ));
+        }
+    }
+}
+
+fn vertical_raise(
+    now: Timestamp,
+    scanner: IpAddr,
+    target: IpAddr,
+    pattern: Probe,
+    total: u64,
+    window_secs: u64,
+    latest_ports: Vec<u16>,
+) -> Raise {
+    Raise {
+        ts: now,
+        detector: "port_scan",
+        kind: "vertical",
+        severity: Severity::High,
+        src: Some(scanner.to_string()),
+        dst: Some(target.to_string()),
+        summary: format!(
+            "vertical {} scan: {scanner} probed {total} ports of {target} (refused or unanswered, windows of {window_secs} s)",
+            pattern.name(),
+        ),
+        evidence: json!({
+            "scan": pattern.name(),
+            "ports": total,
+            "window_secs": window_secs,
+            "latest_ports": latest_ports,
+        }),
+    }
+}
+
+fn horizontal_raise(
+    now: Timestamp,
+    scanner: IpAddr,
+    port: u16,
+    pattern: Probe,
+    total: u64,
+    window_secs: u64,
+    latest_hosts: Vec<String>,
+) -> Raise {
+    Raise {
+        ts: now,
+        detector: "port_scan",
+        kind: "horizontal",
+        severity: Severity::High,
+        src: Some(scanner.to_string()),
+        dst: Some(format!("*:{port}")),
+        summary: format!(
+            "horizontal {} scan: {scanner} probed port {port} on {total} hosts (refused or unanswered, windows of {window_secs} s)",
+            pattern.name(),
+        ),
+        evidence: json!({
+            "scan": pattern.name(),
+            "port": port,
+            "hosts": total,
+            "window_secs": window_secs,
+            "latest_hosts": latest_hosts,
+        }),
     }
 }

@@ -9,6 +9,8 @@ use crate::time::Timestamp;
 pub struct Distinct<T, G> {
     items: Vec<(T, Timestamp, G)>,
     cap: usize,
+    /// New items not noted because the window was full.
+    pub overflow: u64,
 }
 
 impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
@@ -17,6 +19,7 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
             // Allocated once, when the state is created; `add` never grows it past `cap`.
             items: Vec::with_capacity(cap.max(1)),
             cap: cap.max(1),
+            overflow: 0,
         }
     }
 
@@ -31,6 +34,8 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         self.items.retain(|e| e.1 .0 >= oldest);
         if self.items.len() < self.cap {
             self.items.push((item, now, tag));
+        } else {
+            self.overflow += 1;
         }
     }
 
@@ -50,8 +55,9 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         self.items.iter()
     }
 
-    pub fn clear(&mut self) {
-        self.items.clear();
+    /// Forgets the items `drop` selects.
+    pub fn remove_where(&mut self, mut drop: impl FnMut(&(T, Timestamp, G)) -> bool) {
+        self.items.retain(|e| !drop(e));
     }
 }
 
