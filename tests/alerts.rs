@@ -767,3 +767,20 @@ fn nmap_scan_of_loopback_is_reported() {
     );
     assert!(a.iter().all(|x| x["detector"] != "syn_flood"), "{a:?}");
 }
+
+/// The README's example config is a config netlens accepts.
+#[test]
+fn readme_example_config_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n")
+        .expect("a toml block in the README")
+        + 8;
+    let len = readme[start..].find("```").unwrap();
+    let config = std::env::temp_dir().join(format!("netlens-readme-{}.toml", std::process::id()));
+    std::fs::write(&config, &readme[start..start + len]).unwrap();
+    let file = corpus_dir().join("dns_udp.pcap");
+    let r = json_report(&["-r", s(&file), "--alerts-config", s(&config)]);
+    assert_eq!(r["alerts_info"]["detectors"].as_array().unwrap().len(), 7);
+}
