@@ -1,52 +1,55 @@
 //! Rate thresholds: packets or bits per second above a limit, on the whole capture and per
-//! host (sender or receiver), counted in whole seconds of packet time.
+//! host (sender or receiver), counted in whole seconds of packet time (one alert per second at
+//! most, merged into one alert per host).
 
 use std::net::IpAddr;
 
+use hashbrown::HashMap;
 use serde_json::json;
 
-use super::bounded::Bounded;
 use super::config::RateConfig;
-use super::window::Tally;
 use super::{Detector, Raise, Seen, Severity};
 use crate::time::Timestamp;
-
-const SECOND: i64 = Timestamp::NANOS_PER_SEC;
 
 /// Packets and bytes of one second, and whether this second already raised.
 #[derive(Debug, Default, Clone, Copy)]
 struct Second {
-    packets: Tally,
-    bytes: Tally,
+    packets: u64,
+    bytes: u64,
     raised: bool,
 }
 
 impl Second {
-    /// Counts one packet; returns (packets, bits) of the current second, and true when this
-    /// packet started a new second.
-    fn add(&mut self, now: Timestamp, len: u32) -> (u64, u64) {
-        let packets = self.packets.add(now, 1, SECOND);
-        if packets == 1 {
-            self.raised = false;
-            self.bytes.reset();
-        }
-        let bytes = self.bytes.add(now, u64::from(len), SECOND);
-        (packets, bytes.saturating_mul(8))
+    /// Counts one packet; returns (packets, bits) so far in the second.
+    fn add(&mut self, len: u32) -> (u64, u64) {
+        self.packets += 1;
+        self.bytes = self.bytes.saturating_add(u64::from(len));
+        (self.packets, self.bytes.saturating_mul(8))
     }
 }
 
+/// Counts per whole second of packet time. Per-host counts live in a plain map emptied at
+/// each new second (its capacity stays, so no allocation once warm): cheaper per packet than
+/// an LRU, and bounded by `max_tracked` hosts per second — hosts past that in one second are
+/// not counted (and counted as evictions).
 pub struct Rate {
     c: RateConfig,
+    second: Option<i64>,
     global: Second,
-    hosts: Bounded<IpAddr, Second>,
+    hosts: HashMap<IpAddr, Second>,
+    max_hosts: usize,
+    untracked: u64,
 }
 
 impl Rate {
     pub fn new(c: &RateConfig, max_tracked: usize) -> Self {
         Rate {
             c: c.clone(),
+            second: None,
             global: Second::default(),
-            hosts: Bounded::new(max_tracked),
+            hosts: HashMap::new(),
+            max_hosts: max_tracked.max(1),
+            untracked: 0,
         }
     }
 }
@@ -85,7 +88,13 @@ impl Detector for Rate {
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {
         let now = seen.ts;
-        let (pps, bps) = self.global.add(now, seen.wire_len);
+        let sec = now.0.div_euclid(Timestamp::NANOS_PER_SEC);
+        if self.second != Some(sec) {
+            self.second = Some(sec);
+            self.global = Second::default();
+            self.hosts.clear();
+        }
+        let (pps, bps) = self.global.add(seen.wire_len);
         if !self.global.raised {
             if let Some(what) = over(pps, bps, self.c.global_pps, self.c.global_bps) {
                 self.global.raised = true;
@@ -101,8 +110,15 @@ impl Detector for Rate {
         // A packet to itself (loopback) is one host's packet, counted once.
         let dst = (ip.dst != ip.src).then_some(ip.dst);
         for host in std::iter::once(ip.src).chain(dst) {
-            let s = self.hosts.entry(host, Second::default);
-            let (pps, bps) = s.add(now, seen.wire_len);
+            let s = if self.hosts.len() < self.max_hosts {
+                self.hosts.entry(host).or_default()
+            } else if let Some(s) = self.hosts.get_mut(&host) {
+                s
+            } else {
+                self.untracked += 1;
+                continue;
+            };
+            let (pps, bps) = s.add(seen.wire_len);
             if !s.raised {
                 if let Some(what) = over(pps, bps, self.c.host_pps, self.c.host_bps) {
                     s.raised = true;
@@ -113,6 +129,6 @@ impl Detector for Rate {
     }
 
     fn evictions(&self) -> u64 {
-        self.hosts.evicted
+        self.untracked
     }
 }

@@ -82,8 +82,13 @@ impl Detector for SynFlood {
                     }),
                 });
             }
-        } else if f.has(TcpFlags::ACK) && !f.has(TcpFlags::SYN) && !f.has(TcpFlags::RST) {
-            // The client's ACK completes its handshake.
+        } else if f.0 & (TcpFlags::ACK | TcpFlags::SYN | TcpFlags::RST | TcpFlags::FIN)
+            == TcpFlags::ACK
+            && seen.packet.payload.is_empty()
+        {
+            // The client's ACK completes its handshake: a bare ACK (only it is looked up, which
+            // keeps a hash lookup off most packets; a handshake completed by a data segment
+            // stays counted, which only makes a busy server's count a bit high).
             let conn = (ip.src, tcp.src_port, ip.dst, tcp.dst_port);
             if self.pending.remove(&conn).is_some() {
                 if let Some(t) = self.targets.get_mut(&(ip.dst, tcp.dst_port)) {
