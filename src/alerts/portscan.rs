@@ -67,6 +67,9 @@ impl Probe {
 /// satellite link's is under a second and a half.
 pub const ANSWER_GRACE_SECS: u64 = 3;
 
+/// Ports or targets listed in an alert's evidence, at most.
+const LATEST: usize = 32;
+
 /// What is known of one probe.
 #[derive(Debug, Clone, Copy)]
 struct Tag {
@@ -85,7 +88,15 @@ struct Probes<T> {
     last_raise: Option<Timestamp>,
 }
 
-impl<T: PartialEq + Copy> Probes<T> {
+impl<T: PartialEq + Copy + Ord> Probes<T> {
+    /// The ports (or targets) in the window, sorted, as a sample for the evidence.
+    fn latest(&self) -> Vec<T> {
+        let mut v: Vec<T> = self.window.items().map(|e| e.0).collect();
+        v.sort_unstable();
+        v.truncate(LATEST);
+        v
+    }
+
     /// Holds four times the threshold, so fresh probes still waiting for their answer leave
     /// room for failed ones. Probes past that (a fast scan outrunning its answers) are counted
     /// in the window's overflow, which joins the totals once the window raises.
@@ -98,9 +109,12 @@ impl<T: PartialEq + Copy> Probes<T> {
         }
     }
 
-    /// Failed probes at the end of the capture: every probe left unanswered failed.
-    fn failed_at_end(&self) -> u64 {
-        self.window.items().count() as u64 + self.window.overflow
+    /// At the end of the capture, for a scan that raised: its last raise time, pattern and
+    /// total with every probe still unanswered counted as failed.
+    fn at_end(&self) -> Option<(Timestamp, Probe, u64)> {
+        let last = self.last_raise?;
+        let failed = self.window.items().count() as u64 + self.window.overflow;
+        (failed > 0).then(|| (last, self.pattern(), self.reported + failed))
     }
 
     /// Failed probes in the window, and how many of them were stealth probes.
@@ -201,9 +215,7 @@ impl PortScan {
         let (w, grace) = (self.window_ns, self.grace_ns);
         if let Some(v) = self.vertical.get(&(scanner, target)) {
             if let Some(failed) = v.ready(now, self, self.vertical_ports) {
-                let pattern = v.pattern();
-                let mut ports: Vec<u16> = v.window.items().map(|e| e.0).collect();
-                ports.sort_unstable();
+                let (pattern, ports) = (v.pattern(), v.latest());
                 let total = self
                     .vertical
                     .get_mut(&(scanner, target))
@@ -221,10 +233,7 @@ impl PortScan {
         }
         if let Some(h) = self.horizontal.get(&(scanner, port)) {
             if let Some(failed) = h.ready(now, self, self.horizontal_hosts) {
-                let pattern = h.pattern();
-                let mut hosts: Vec<String> = h.window.items().map(|e| e.0.to_string()).collect();
-                hosts.sort_unstable();
-                hosts.truncate(16);
+                let (pattern, hosts) = (h.pattern(), h.latest());
                 let total = self
                     .horizontal
                     .get_mut(&(scanner, port))
@@ -318,42 +327,32 @@ impl Detector for PortScan {
     fn finish(&mut self, out: &mut Vec<Raise>) {
         let window_secs = self.window_secs;
         for ((scanner, target), v) in self.vertical.drain() {
-            let (Some(last), failed) = (v.last_raise, v.failed_at_end()) else {
-                continue;
-            };
-            if failed == 0 {
-                continue;
+            if let Some((last, pattern, total)) = v.at_end() {
+                let ports = v.latest();
+                out.push(vertical_raise(
+                    last,
+                    scanner,
+                    target,
+                    pattern,
+                    total,
+                    window_secs,
+                    ports,
+                ));
             }
-            let pattern = v.pattern();
-            let total = v.reported + failed;
-            out.push(vertical_raise(
-                last,
-                scanner,
-                target,
-                pattern,
-                total,
-                window_secs,
-                Vec::new(),
-            ));
         }
         for ((scanner, port), h) in self.horizontal.drain() {
-            let (Some(last), failed) = (h.last_raise, h.failed_at_end()) else {
-                continue;
-            };
-            if failed == 0 {
-                continue;
+            if let Some((last, pattern, total)) = h.at_end() {
+                let hosts = h.latest();
+                out.push(horizontal_raise(
+                    last,
+                    scanner,
+                    port,
+                    pattern,
+                    total,
+                    window_secs,
+                    hosts,
+                ));
             }
-            let pattern = h.pattern();
-            let total = h.reported + failed;
-            out.push(horizontal_raise(
-                last,
-                scanner,
-                port,
-                pattern,
-                total,
-                window_secs,
-                Vec::new(),
-            ));
         }
     }
 }
@@ -394,7 +393,7 @@ fn horizontal_raise(
     pattern: Probe,
     total: u64,
     window_secs: u64,
-    latest_hosts: Vec<String>,
+    latest_hosts: Vec<IpAddr>,
 ) -> Raise {
     Raise {
         ts: now,
