@@ -30,7 +30,7 @@ pub struct ArpWatch {
     gratuitous: Bounded<Mac, Tally>,
     /// MACs seen in ARP.
     devices: Bounded<Mac, ()>,
-    /// Packet time of the first ARP packet: learning ends `learn_secs` after it.
+    /// Packet time of the first packet of the capture: learning ends `learn_secs` after it.
     first: Option<Timestamp>,
 }
 
@@ -61,11 +61,11 @@ impl Detector for ArpWatch {
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {
+        let now = seen.ts;
+        let first = *self.first.get_or_insert(now);
         let Net::Arp(arp) = seen.packet.net else {
             return;
         };
-        let now = seen.ts;
-        let first = *self.first.get_or_insert(now);
         let mac = arp.sender_mac;
         if !is_device(&mac) {
             return;
