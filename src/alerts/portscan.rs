@@ -97,12 +97,14 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
         v
     }
 
-    /// Holds four times the threshold, so fresh probes still waiting for their answer leave
-    /// room for failed ones. Probes past that (a fast scan outrunning its answers) are counted
-    /// in the window's overflow, which joins the totals once the window raises.
+    /// Holds twice the threshold, so fresh probes still waiting for their answer leave room
+    /// for failed ones. Probes past that (a fast scan outrunning its answers) are counted in
+    /// the window's overflow, which joins the totals once the window raises. Worst case, every
+    /// one of `max_tracked` windows full: 40 × 24 B vertical, 60 × 40 B horizontal, about
+    /// 200 MB with the defaults.
     fn new(threshold: usize) -> Self {
         Probes {
-            window: Distinct::new(threshold.saturating_mul(4)),
+            window: Distinct::new(threshold.saturating_mul(2)),
             opened: Tally::default(),
             reported: 0,
             last_raise: None,

@@ -16,8 +16,9 @@ pub struct Distinct<T, G> {
 impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
     pub fn new(cap: usize) -> Self {
         Distinct {
-            // Allocated once, when the state is created; `add` never grows it past `cap`.
-            items: Vec::with_capacity(cap.max(1)),
+            // Grows with what is noted (most windows hold one or two items: a client's
+            // connection), never past `cap`.
+            items: Vec::new(),
             cap: cap.max(1),
             overflow: 0,
         }
