@@ -348,6 +348,20 @@ fn rate_limit_per_host_from_a_flag() {
     );
     assert_eq!(a[0]["evidence"]["limit"], 200);
     assert_eq!(a[0]["evidence"]["unit"], "pps");
+
+    // The global limit, in bits per second, from the config file; `--alerts` overrides the
+    // file's `enabled = false`.
+    let config = path.with_extension("toml");
+    std::fs::write(&config, "enabled = false\n[rate]\nglobal_bps = 100000\n").unwrap();
+    assert!(
+        json_report(&["-r", s(&path), "--alerts-config", s(&config)])
+            .get("alerts")
+            .is_none()
+    );
+    let a = alerts(&path, &["--alerts-config", s(&config), "--alerts"]);
+    assert_eq!(keys(&a), [key("rate", "global", "-", "-")]);
+    assert_eq!(a[0]["evidence"]["unit"], "bps");
+    assert_eq!(a[0]["count"], 1, "one second over the limit: {}", a[0]);
 }
 
 #[test]
