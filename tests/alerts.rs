@@ -49,10 +49,8 @@ impl Pcap {
         self.bytes.extend_from_slice(frame);
     }
 
-    fn save(&self, name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("netlens-alerts-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    fn save(&self, dir: &tempfile::TempDir, name: &str) -> PathBuf {
+        let path = dir.path().join(name);
         std::fs::write(&path, &self.bytes).unwrap();
         path
     }
@@ -159,6 +157,14 @@ fn dns(id: u16, name: &str, response: bool, rcode: u8) -> Vec<u8> {
     m
 }
 
+/// A directory for a test's files, deleted when the test ends.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("netlens-alerts-")
+        .tempdir()
+        .unwrap()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -195,6 +201,7 @@ fn key(detector: &str, kind: &str, src: &str, dst: &str) -> (String, String, Str
 
 #[test]
 fn vertical_syn_scan_with_refused_and_open_ports() {
+    let dir = scratch();
     let (scanner, target) = ([10, 0, 0, 66], [10, 0, 0, 5]);
     let mut p = Pcap::new();
     let mut t = 0.0;
@@ -208,7 +215,7 @@ fn vertical_syn_scan_with_refused_and_open_ports() {
         p.frame(t + 0.0001, &tcp(target, port, scanner, 40_000, answer, b""));
         t += 0.001;
     }
-    let a = alerts(&p.save("vertical.pcap"), &[]);
+    let a = alerts(&p.save(&dir, "vertical.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [key("port_scan", "vertical", "10.0.0.66", "10.0.0.5")]
@@ -227,6 +234,7 @@ fn vertical_syn_scan_with_refused_and_open_ports() {
 
 #[test]
 fn horizontal_scan_of_silent_hosts() {
+    let dir = scratch();
     let scanner = [192, 168, 7, 7];
     let mut p = Pcap::new();
     for i in 0..64u8 {
@@ -235,7 +243,7 @@ fn horizontal_scan_of_silent_hosts() {
             &tcp(scanner, 50_000, [10, 9, 0, i], 445, SYN, b""),
         );
     }
-    let a = alerts(&p.save("horizontal.pcap"), &[]);
+    let a = alerts(&p.save(&dir, "horizontal.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [key("port_scan", "horizontal", "192.168.7.7", "*:445")]
@@ -246,6 +254,7 @@ fn horizontal_scan_of_silent_hosts() {
 
 #[test]
 fn fin_null_and_xmas_scans_are_named() {
+    let dir = scratch();
     let target = [10, 0, 0, 5];
     let mut p = Pcap::new();
     let mut t = 0.0;
@@ -264,7 +273,7 @@ fn fin_null_and_xmas_scans_are_named() {
             t += 0.001;
         }
     }
-    let a = alerts(&p.save("stealth.pcap"), &[]);
+    let a = alerts(&p.save(&dir, "stealth.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [
@@ -307,7 +316,8 @@ fn handshakes(complete: bool) -> Pcap {
 
 #[test]
 fn syn_flood_is_half_open_connections_not_a_busy_server() {
-    let a = alerts(&handshakes(false).save("flood.pcap"), &[]);
+    let dir = scratch();
+    let a = alerts(&handshakes(false).save(&dir, "flood.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [key("syn_flood", "half_open", "-", "10.0.0.80:80")]
@@ -318,12 +328,13 @@ fn syn_flood_is_half_open_connections_not_a_busy_server() {
         "2000 half-open in 0.8 s is four times the limit"
     );
 
-    let busy = alerts(&handshakes(true).save("busy.pcap"), &[]);
+    let busy = alerts(&handshakes(true).save(&dir, "busy.pcap"), &[]);
     assert_eq!(busy, Vec::<Value>::new());
 }
 
 #[test]
 fn rate_limit_per_host_from_a_flag() {
+    let dir = scratch();
     let mut p = Pcap::new();
     for i in 0..300u32 {
         let payload = [0u8; 100];
@@ -332,7 +343,7 @@ fn rate_limit_per_host_from_a_flag() {
             &udp([10, 1, 1, 1], 5000, [10, 1, 1, 2], 6000, &payload),
         );
     }
-    let path = p.save("rate.pcap");
+    let path = p.save(&dir, "rate.pcap");
     assert_eq!(
         alerts(&path, &[]),
         Vec::<Value>::new(),
@@ -366,13 +377,14 @@ fn rate_limit_per_host_from_a_flag() {
 
 #[test]
 fn leaving_home_and_first_contact_follow_allow_list_and_config() {
+    let dir = scratch();
     let local = [192, 168, 1, 10];
     let mut p = Pcap::new();
     p.frame(0.0, &tcp(local, 40_001, [8, 8, 8, 8], 443, SYN, b""));
     p.frame(0.1, &tcp(local, 40_002, [1, 2, 3, 4], 443, SYN, b""));
     p.frame(0.2, &tcp(local, 40_003, [1, 2, 3, 4], 443, SYN, b""));
     p.frame(0.3, &tcp(local, 40_004, [192, 168, 1, 20], 22, SYN, b""));
-    let path = p.save("external.pcap");
+    let path = p.save(&dir, "external.pcap");
     assert_eq!(alerts(&path, &[]), Vec::<Value>::new(), "off by default");
 
     let a = alerts(&path, &["--alerts-allow", "8.8.8.0/24"]);
@@ -381,7 +393,7 @@ fn leaving_home_and_first_contact_follow_allow_list_and_config() {
         [key("external", "leaving_home", "192.168.1.10", "1.2.3.4")]
     );
 
-    let config = std::env::temp_dir().join(format!("netlens-alerts-{}.toml", std::process::id()));
+    let config = dir.path().join("new_remote.toml");
     std::fs::write(&config, "[external]\nnew_remote = true\n").unwrap();
     let a = alerts(&path, &["--alerts-config", s(&config)]);
     assert_eq!(
@@ -396,6 +408,7 @@ fn leaving_home_and_first_contact_follow_allow_list_and_config() {
 
 #[test]
 fn arp_mac_change_storm_and_new_device() {
+    let dir = scratch();
     let gw = [192, 168, 1, 1];
     let (real, fake, storm, late) = (
         [0x00, 0x11, 0x22, 0x33, 0x44, 0x01],
@@ -415,7 +428,7 @@ fn arp_mac_change_storm_and_new_device() {
     }
     // Learning lasts 300 s: only this device is new.
     p.frame(400.0, &arp(1, late, [192, 168, 1, 99], gw));
-    let a = alerts(&p.save("arp.pcap"), &[]);
+    let a = alerts(&p.save(&dir, "arp.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [
@@ -434,6 +447,7 @@ fn arp_mac_change_storm_and_new_device() {
 
 #[test]
 fn dns_tunnel_and_nxdomain_burst() {
+    let dir = scratch();
     let (client, resolver) = ([10, 2, 0, 9], [10, 2, 0, 53]);
     let mut p = Pcap::new();
     let mut t = 0.0;
@@ -487,7 +501,7 @@ fn dns_tunnel_and_nxdomain_burst() {
         );
         t += 0.05;
     }
-    let a = alerts(&p.save("dns.pcap"), &[]);
+    let a = alerts(&p.save(&dir, "dns.pcap"), &[]);
     assert_eq!(
         keys(&a),
         [
@@ -499,6 +513,7 @@ fn dns_tunnel_and_nxdomain_burst() {
 
 #[test]
 fn cleartext_credentials_are_reported_without_the_secret() {
+    let dir = scratch();
     let (client, server) = ([10, 3, 0, 2], [10, 3, 0, 21]);
     let mut p = Pcap::new();
     p.frame(
@@ -531,7 +546,7 @@ fn cleartext_credentials_are_reported_without_the_secret() {
             b"GET /admin HTTP/1.1\r\nHost: box\r\nAuthorization: Basic aHVudGVyMnNlY3JldA==\r\n\r\n",
         ),
     );
-    let path = p.save("cleartext.pcap");
+    let path = p.save(&dir, "cleartext.pcap");
     let a = alerts(&path, &[]);
     assert_eq!(
         keys(&a),
@@ -556,8 +571,9 @@ fn cleartext_credentials_are_reported_without_the_secret() {
 
 #[test]
 fn alerts_reach_console_text_report_workers_and_history() {
+    let dir = scratch();
     let p = handshakes(false);
-    let path = p.save("outputs.pcap");
+    let path = p.save(&dir, "outputs.pcap");
     // One colored line on stderr when raised, and a line in the Alerts section.
     let out = run(&["-r", s(&path), "-q", "--color", "always"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -581,7 +597,6 @@ fn alerts_reach_console_text_report_workers_and_history() {
     assert!(off.get("alerts").is_none());
 
     let db = path.with_extension("db");
-    let _ = std::fs::remove_file(&db);
     let out = run(&["-r", s(&path), "-q", "--report", "none", "--db", s(&db)]);
     assert!(
         out.status.success(),
@@ -598,6 +613,7 @@ fn alerts_reach_console_text_report_workers_and_history() {
 
 #[test]
 fn detector_state_is_bounded_under_a_flood_of_sources() {
+    let dir = scratch();
     let mut p = Pcap::new();
     for i in 0..20_000u32 {
         let src = [100, (i >> 16) as u8 + 64, (i >> 8) as u8, i as u8];
@@ -606,7 +622,7 @@ fn detector_state_is_bounded_under_a_flood_of_sources() {
             &tcp(src, 1024, [10, 0, 0, 1], 80, SYN, b""),
         );
     }
-    let path = p.save("many.pcap");
+    let path = p.save(&dir, "many.pcap");
     let config = path.with_extension("toml");
     std::fs::write(&config, "max_tracked = 1000\n").unwrap();
     let r = json_report(&["-r", s(&path), "--alerts-config", s(&config)]);
@@ -619,7 +635,8 @@ fn detector_state_is_bounded_under_a_flood_of_sources() {
 
 #[test]
 fn a_bad_config_is_one_clear_line() {
-    let config = std::env::temp_dir().join(format!("netlens-bad-{}.toml", std::process::id()));
+    let dir = scratch();
+    let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[port_scan]\nvertical_prots = 5\n").unwrap();
     let file = corpus_dir().join("dns_udp.pcap");
     let out = run(&["-r", s(&file), "--alerts-config", s(&config)]);
@@ -642,10 +659,10 @@ fn is_attack(a: &Value) -> bool {
 
 #[test]
 fn generated_mixed_traffic_raises_nothing() {
-    let path = std::env::temp_dir().join(format!("netlens-alerts-mix-{}.pcap", std::process::id()));
+    let dir = scratch();
+    let path = dir.path().join("mix.pcap");
     generate_traffic(&path, 200_000, 11, &[]);
     let a = alerts(&path, &[]);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(a, Vec::<Value>::new());
 }
 
@@ -792,7 +809,8 @@ fn readme_example_config_is_valid() {
         .expect("a toml block in the README")
         + 8;
     let len = readme[start..].find("```").unwrap();
-    let config = std::env::temp_dir().join(format!("netlens-readme-{}.toml", std::process::id()));
+    let dir = scratch();
+    let config = dir.path().join("readme.toml");
     std::fs::write(&config, &readme[start..start + len]).unwrap();
     let file = corpus_dir().join("dns_udp.pcap");
     let r = json_report(&["-r", s(&file), "--alerts-config", s(&config)]);
