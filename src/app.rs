@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::alerts::AlertEngine;
 use crate::capture::file::{self, ReadError};
 use crate::capture::filter::FileFilter;
 use crate::capture::interfaces;
@@ -131,7 +132,11 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
         )?,
     };
     if let Some(web) = &web {
-        web.publish_final(&engine, info.drops);
+        web.publish_final(
+            &engine,
+            info.drops,
+            info.alerts.as_ref().map_or(&[][..], |a| &a.alerts[..]),
+        );
     }
 
     match config.report {
@@ -237,8 +242,11 @@ fn run_file(
     open_done(config, stop)?;
     let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
-    let mut pipeline = Pipeline::new(accounting, printer, outputs, filter, config.count)
-        .with_publisher(web.map(|w| w.publisher(path.to_string(), false)));
+    let mut pipeline = with_alerts(
+        Pipeline::new(accounting, printer, outputs, filter, config.count),
+        config,
+    )
+    .with_publisher(web.map(|w| w.publisher(path.to_string(), false)));
     let mut pacer = config.pace.map(crate::capture::pace::Pacer::new);
     let stdout_shared = config.mode.is_some() && io::stdout().is_terminal();
     let (input, mut progress) = Progress::for_file(input, size, stdout_shared);
@@ -280,13 +288,15 @@ fn run_file(
     if let Some(e) = pipeline.filter_error.take() {
         return Err(usage(e));
     }
-    let info = RunInfo {
+    let mut info = RunInfo {
         source: path.to_string(),
         filter: config.filter.clone(),
         drops: Drops::default(),
         top: config.top,
+        alerts: None,
     };
-    let (engine, output_error) = finished(pipeline, info.drops)?;
+    let (engine, output_error, alerts) = finished(pipeline, info.drops)?;
+    info.alerts = alerts;
     Ok((engine, info, outcome.or(output_error)))
 }
 
@@ -335,8 +345,11 @@ fn run_live(
         .mode
         .map(|mode| Printer::new(mode, palette_out, config.hex_all, names.clone()));
     let outputs = outputs(config)?;
-    let mut pipeline = Pipeline::new(accounting, printer, outputs, None, config.count)
-        .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
+    let mut pipeline = with_alerts(
+        Pipeline::new(accounting, printer, outputs, None, config.count),
+        config,
+    )
+    .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
     let mut capture = LiveCapture::start(opened, Arc::clone(stop));
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
@@ -410,7 +423,7 @@ fn run_live(
         }
     }
     let (kernel, interface, internal) = capture.drop_totals();
-    let info = RunInfo {
+    let mut info = RunInfo {
         source: format!("live: {}", names.join(", ")),
         filter: config.filter.clone(),
         drops: Drops {
@@ -419,8 +432,10 @@ fn run_live(
             internal,
         },
         top: config.top,
+        alerts: None,
     };
-    let (engine, output_error) = finished(pipeline, info.drops)?;
+    let (engine, output_error, alerts) = finished(pipeline, info.drops)?;
+    info.alerts = alerts;
     Ok((engine, info, output_error))
 }
 
@@ -474,8 +489,20 @@ fn accounting(
     Ok(Accounting::Recorded(engine, Box::new(recorder)))
 }
 
-/// The merged engine, and why an output stopped early (reported after the final report).
-fn finished(pipeline: Pipeline, drops: Drops) -> Result<(Engine, Option<String>), Failure> {
+/// Adds the security detectors to `pipeline` unless `--no-alerts`; their lines go to stderr.
+fn with_alerts(pipeline: Pipeline, config: &Config) -> Pipeline {
+    if !config.alerts.enabled {
+        return pipeline;
+    }
+    let detectors = AlertEngine::new(&config.alerts, &config.engine.home);
+    pipeline.with_alerts(detectors, Palette::new(config.color_stderr))
+}
+
+/// What accounting leaves: the merged engine, why an output stopped early (reported after the
+/// final report), and what the detectors found.
+type Ended = (Engine, Option<String>, Option<crate::alerts::AlertSummary>);
+
+fn finished(pipeline: Pipeline, drops: Drops) -> Result<Ended, Failure> {
     let done = pipeline.finish(drops);
     if let Some(Err(e)) = &done.store {
         return Err(runtime(format!(
@@ -491,5 +518,5 @@ fn finished(pipeline: Pipeline, drops: Drops) -> Result<(Engine, Option<String>)
     let engine = done
         .engine
         .ok_or_else(|| runtime("the accounting threads failed"))?;
-    Ok((engine, done.output_error))
+    Ok((engine, done.output_error, done.alerts))
 }

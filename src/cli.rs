@@ -239,6 +239,40 @@ pub struct Cli {
           requires = "read", value_parser = crate::capture::pace::parse_speed)]
     pub pace: Option<f64>,
 
+    /// Run the security detectors (the default): scans, floods, ARP spoofing, DNS tunnels,
+    /// cleartext credentials. Alerts go to stderr, the report and the history.
+    #[arg(long, overrides_with = "no_alerts")]
+    pub alerts: bool,
+
+    /// Run no security detector.
+    #[arg(long, overrides_with = "alerts")]
+    pub no_alerts: bool,
+
+    /// Detector thresholds from a TOML FILE (see README, "Alerts"); flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_config: Option<PathBuf>,
+
+    /// Remote networks home hosts may reach without an alert; giving any turns on the
+    /// leaving-the-home-network alert (repeat, or comma-separated CIDRs).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub alerts_allow: Vec<ipnet::IpNet>,
+
+    /// Vertical port scan: unanswered probes to N ports of one target within the window.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub scan_ports: Option<u64>,
+
+    /// Horizontal port scan: unanswered probes to one port on N targets within the window.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub scan_hosts: Option<u64>,
+
+    /// SYN flood: N half-open connections to one target port within one second.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub syn_flood: Option<u64>,
+
+    /// High rate: one host sending or receiving more than N packets per second (0: no limit).
+    #[arg(long, value_name = "N")]
+    pub host_pps: Option<u64>,
+
     /// BPF filter expression (tcpdump syntax), e.g. 'tcp port 80 and host 10.0.0.1'.
     #[arg(value_name = "EXPRESSION")]
     pub expression: Vec<String>,

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use crate::alerts::config::{self as alerts_config, AlertsConfig};
 use crate::capture::filter::{self, FileFilter, FilterError};
 use crate::capture::live::LiveOptions;
 use crate::cli::{Cli, ReportFormat};
@@ -50,6 +51,7 @@ pub struct Config {
     pub web: Option<crate::ui::web::WebOptions>,
     /// `--pace`: replay the file at this multiple of its recorded speed.
     pub pace: Option<f64>,
+    pub alerts: AlertsConfig,
 }
 
 /// A command line that cannot work: one line for the user, exit code 2.
@@ -217,6 +219,7 @@ impl Config {
             token: cli.web_token.clone(),
             db: db.clone(),
         });
+        let alerts = alerts_from_cli(cli)?;
         Ok(Config {
             source,
             filter,
@@ -239,8 +242,37 @@ impl Config {
             run_as,
             web,
             pace: cli.pace,
+            alerts,
         })
     }
+}
+
+/// Detector thresholds: defaults, then the TOML file, then the flags.
+fn alerts_from_cli(cli: &Cli) -> Result<AlertsConfig, UsageError> {
+    let mut c = match &cli.alerts_config {
+        Some(path) => alerts_config::load(path).map_err(UsageError::Message)?,
+        None => AlertsConfig::default(),
+    };
+    if cli.no_alerts {
+        c.enabled = false;
+    } else if cli.alerts {
+        c.enabled = true;
+    }
+    c.external.allow.extend(cli.alerts_allow.iter().copied());
+    let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    if let Some(n) = cli.scan_ports {
+        c.port_scan.vertical_ports = to_usize(n);
+    }
+    if let Some(n) = cli.scan_hosts {
+        c.port_scan.horizontal_hosts = to_usize(n);
+    }
+    if let Some(n) = cli.syn_flood {
+        c.syn_flood.half_open_per_sec = n;
+    }
+    if let Some(n) = cli.host_pps {
+        c.rate.host_pps = n;
+    }
+    Ok(c)
 }
 
 /// Whether the interactive set-up may ask questions: only with a person at a terminal.

@@ -1,6 +1,7 @@
 //! netlens: a network traffic monitor. The binary (`main.rs`) only parses flags and calls
 //! [`app::main`]; everything else lives in these modules so tests and benchmarks can reach it.
 
+pub mod alerts;
 pub mod app;
 pub mod capture;
 pub mod cli;

@@ -4,6 +4,7 @@
 
 use std::io;
 
+use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
 use crate::engine::shards::Shards;
@@ -14,6 +15,7 @@ use crate::output::savefile::{Saved, Savefile};
 use crate::store::{Recorder, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
+use crate::ui::console::style::Palette;
 use crate::ui::web::publisher::Publisher;
 
 /// Where packets are accounted: one engine on this thread, or shards on their own threads.
@@ -51,6 +53,9 @@ pub struct Pipeline {
     pub output_error: Option<String>,
     /// Publishes snapshots for the web dashboard (`--web`).
     publisher: Option<Publisher>,
+    /// The security detectors, on this thread so they see every packet (whatever `--workers`),
+    /// and the palette of their stderr lines.
+    alerts: Option<(AlertEngine, Palette)>,
 }
 
 /// Copies of the traffic written as it is counted.
@@ -85,6 +90,7 @@ impl Pipeline {
             filter_error: None,
             output_error: None,
             publisher: None,
+            alerts: None,
         }
     }
 
@@ -113,6 +119,9 @@ impl Pipeline {
         let Some(publisher) = &mut self.publisher else {
             return;
         };
+        if let Some((detectors, _)) = &self.alerts {
+            publisher.set_alerts(detectors.alerts());
+        }
         match &self.accounting {
             Accounting::Inline(engine) | Accounting::Recorded(engine, _) => {
                 publisher.publish_engine(engine, state)
@@ -121,6 +130,17 @@ impl Pipeline {
                 publisher.publish_totals(self.dispatched, &self.dispatched_l4, state)
             }
         }
+    }
+
+    /// Runs `detectors` on every accepted frame; a new alert prints one line on stderr.
+    pub fn with_alerts(mut self, detectors: AlertEngine, palette: Palette) -> Self {
+        self.alerts = Some((detectors, palette));
+        self
+    }
+
+    /// The alerts raised so far (for a live view).
+    pub fn alerts(&self) -> Option<&[crate::alerts::Alert]> {
+        self.alerts.as_ref().map(|(a, _)| a.alerts())
     }
 
     pub fn handle(&mut self, frame: &Frame<'_>) -> io::Result<Flow> {
@@ -151,6 +171,21 @@ impl Pipeline {
         let packet = wire::decode(frame.link, frame.data);
         if let Some(p) = &mut self.publisher {
             p.record(frame);
+        }
+        if let Some((detectors, palette)) = &mut self.alerts {
+            detectors.inspect(frame.ts, frame.orig_len, &packet);
+            if detectors.has_new() {
+                let mut written = Ok(());
+                for alert in detectors.take_new() {
+                    eprintln!("{}", crate::alerts::console::line(alert, palette));
+                    if let (Some(jsonl), Ok(())) = (&mut self.outputs.jsonl, &written) {
+                        written = jsonl.alert(alert);
+                    }
+                }
+                if let Err(e) = written {
+                    return self.jsonl_failed(e);
+                }
+            }
         }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
@@ -246,6 +281,7 @@ impl Pipeline {
         // The last lines of the packet ring reach the dashboard before the final numbers do.
         self.set_drops(drops);
         self.publish(crate::engine::snapshot::RunState::Running);
+        let alerts = self.alerts.take().map(|(a, _)| a.finish());
         let mut output_error = self.output_error.take();
         let mut jsonl = self.outputs.jsonl.take();
         let mut stream = |engine: &mut Engine| {
@@ -269,6 +305,9 @@ impl Pipeline {
             Accounting::Recorded(mut engine, mut recorder) => {
                 let records = stream(&mut engine);
                 recorder.send_records(records);
+                if let Some(a) = &alerts {
+                    recorder.record_alerts(&a.alerts);
+                }
                 let store = Some(recorder.finish(&mut engine, drops));
                 (Some(*engine), store)
             }
@@ -283,6 +322,7 @@ impl Pipeline {
             engine,
             store,
             output_error,
+            alerts,
         }
     }
 
@@ -314,4 +354,6 @@ pub struct Finished {
     pub store: Option<Result<WriterSummary, StoreError>>,
     /// Why an output (`-w`, `--jsonl`) stopped early or could not be completed.
     pub output_error: Option<String>,
+    /// What the detectors found, when they ran.
+    pub alerts: Option<AlertSummary>,
 }

@@ -11,7 +11,7 @@ use crate::util::netlens;
 
 /// Starts netlens on `lo` and waits for its "capturing on" banner, after which every packet
 /// is seen (the capture is active before the banner is printed).
-fn start(filter: &str, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
+pub fn start(filter: &str, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
     // Live runs write ./netlens.db by default; tests say where (or --no-db) explicitly.
     let mut args = vec!["-i", "lo", "--immediate-mode", "--color", "never"];
     if !extra.contains(&"--db") {
@@ -42,7 +42,7 @@ fn start(filter: &str, extra: &[&str]) -> (Child, std::thread::JoinHandle<String
     (child, rest)
 }
 
-fn interrupt(child: &Child) {
+pub fn interrupt(child: &Child) {
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -51,7 +51,7 @@ fn interrupt(child: &Child) {
 }
 
 /// Waits for netlens to exit (20 s at most, then kills it and fails) and returns its stdout.
-fn wait(mut child: Child) -> (std::process::ExitStatus, Vec<u8>) {
+pub fn wait(mut child: Child) -> (std::process::ExitStatus, Vec<u8>) {
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();

@@ -6,6 +6,7 @@
 
 mod util;
 
+mod alerts;
 mod bounds;
 mod cli_errors;
 mod corpus;

@@ -939,3 +939,24 @@ fn browser_shows_history_with_a_range_picker() {
     assert!(seen["range_points"].as_u64().unwrap() < seen["all_points"].as_u64().unwrap());
     server.stop();
 }
+
+/// The detectors' alerts reach the dashboard: a capture with a SYN flood (from the alerts
+/// tests) shows one merged alert in `/api/alerts`, as in `--report json`.
+#[test]
+fn alerts_reach_the_dashboard() {
+    let dir = crate::alerts::scratch();
+    let pcap = crate::alerts::handshakes(false).save(&dir, "flood.pcap");
+    let report = json_report(&["-r", path_str(&pcap)]);
+    let expected = report["alerts"].as_array().unwrap();
+    assert_eq!(expected.len(), 1);
+    let server = reading(&pcap, &[]);
+    server.wait_finished();
+    let api = server.get("/api/alerts");
+    let alerts = api["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{api}");
+    assert_eq!(alerts[0]["detector"], expected[0]["detector"]);
+    assert_eq!(alerts[0]["count"], expected[0]["count"]);
+    assert_eq!(alerts[0]["src"], expected[0]["src"]);
+    assert_eq!(server.get("/api/summary")["alerts"], 1);
+    server.stop();
+}

@@ -134,6 +134,8 @@ pub struct Context {
     /// then reads as zero packets per second rather than as the last busy second. Files leave
     /// it unset, and their present is their newest packet.
     pub now: Option<Timestamp>,
+    /// The alerts raised so far (the detectors run on the pipeline thread, not in the engine).
+    pub alerts: Vec<AlertInfo>,
 }
 
 /// The engine's state at an instant. Field names match `--report json` where both have them.
@@ -236,7 +238,7 @@ impl Snapshot {
             edges: edges(engine),
             series,
             recent_packets: ctx.packets,
-            alerts: Vec::new(),
+            alerts: ctx.alerts,
         }
     }
 
@@ -262,6 +264,7 @@ impl Snapshot {
             drops: ctx.drops,
             protocols: l4,
             recent_packets: ctx.packets,
+            alerts: ctx.alerts,
             ..Snapshot::default()
         }
     }

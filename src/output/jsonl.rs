@@ -1,5 +1,6 @@
 //! `--jsonl FILE|-`: one JSON object per line as things happen — a flow record when a flow ends
-//! (`"type":"flow"`, the same fields as `top_flows` in the JSON report), and with
+//! (`"type":"flow"`, the same fields as `top_flows` in the JSON report), an alert when it is
+//! first raised (`"type":"alert"`), and with
 //! `--jsonl-packets` one line per packet (`"type":"packet"`, the fields of the `packets` table).
 //! Lines go through a large buffer, flushed after each live batch and at the end, so `tail -f`
 //! and `jq` see whole lines.
@@ -92,6 +93,17 @@ impl JsonlSink {
             self.out.write_all(b"\n")?;
         }
         Ok(())
+    }
+
+    /// An alert when it is first raised (`"type":"alert"`, the fields of `alerts` in the JSON
+    /// report); repeats are merged into it and show in the report, not as new lines.
+    pub fn alert(&mut self, alert: &crate::alerts::Alert) -> io::Result<()> {
+        let mut value = serde_json::to_value(alert)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("type".into(), "alert".into());
+        }
+        serde_json::to_writer(&mut self.out, &value)?;
+        self.out.write_all(b"\n")
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -22,7 +22,8 @@ use hashbrown::HashMap;
 use wire::Packet;
 
 use super::writer::{
-    CaptureEnd, CaptureRow, HostMinute, PacketRow, Resolution, StoreMsg, StoreWriter, WriterSummary,
+    AlertRow, CaptureEnd, CaptureRow, HostMinute, PacketRow, Resolution, StoreMsg, StoreWriter,
+    WriterSummary,
 };
 use super::StoreError;
 use crate::capture::Frame;
@@ -158,6 +159,34 @@ impl Recorder {
             drops,
         }));
         self.writer.finish()
+    }
+
+    /// Writes `alerts` to the `alerts` table, one row per merged alert (its count and last
+    /// time in the row), in batches.
+    pub fn record_alerts(&self, alerts: &[crate::alerts::Alert]) {
+        for chunk in alerts.chunks(BATCH) {
+            let rows = chunk
+                .iter()
+                .map(|a| {
+                    let mut evidence = a.evidence.clone();
+                    if let serde_json::Value::Object(m) = &mut evidence {
+                        m.insert("kind".into(), a.kind.into());
+                        m.insert("last_ts".into(), a.last_ts.as_secs_f64().into());
+                    }
+                    AlertRow {
+                        ts: a.first_ts,
+                        detector: a.detector.to_string(),
+                        severity: a.severity.as_str().to_string(),
+                        src: a.src.clone(),
+                        dst: a.dst.clone(),
+                        summary: a.summary.clone(),
+                        count: a.count,
+                        evidence,
+                    }
+                })
+                .collect();
+            self.writer.send(StoreMsg::Alerts(rows));
+        }
     }
 
     /// Rows dropped so far because the writer fell behind (for live statistics).

@@ -33,6 +33,8 @@ pub struct RunInfo {
     pub drops: Drops,
     /// Rows in each top-N list.
     pub top: usize,
+    /// What the security detectors found; None with `--no-alerts`.
+    pub alerts: Option<crate::alerts::AlertSummary>,
 }
 
 fn l4_name(l4: L4) -> &'static str {
@@ -166,7 +168,7 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         .filter(|(l, _)| !l.is_supported())
         .map(|(l, n)| (format!("dlt{}", l.to_dlt()), (*n).into()))
         .collect();
-    json!({
+    let mut doc = json!({
         "source": info.source,
         "filter": info.filter,
         "packets": stats.total.packets,
@@ -203,7 +205,13 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         "top_flows": top_flows,
         "hosts_evicted": engine.hosts.counts.evicted,
         "series": series,
-    })
+    });
+    if let (Some(a), Value::Object(m)) = (&info.alerts, &mut doc) {
+        let (list, counters) = crate::alerts::report::json(a);
+        m.insert("alerts".into(), list);
+        m.insert("alerts_info".into(), counters);
+    }
+    doc
 }
 
 /// One flow record as JSON: client (the initiator) and server, per-direction counters.
@@ -431,6 +439,9 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
             "  note: tables full; {} hosts evicted, {} pair updates not tracked",
             engine.hosts.counts.evicted, stats.pair_overflow
         );
+    }
+    if let Some(a) = &info.alerts {
+        s.push_str(&crate::alerts::report::text(a, p));
     }
     s
 }

@@ -76,7 +76,7 @@ impl Web {
 
     /// Publishes the final numbers (the finished or merged engine), keeping the packet lines
     /// of the last publication.
-    pub fn publish_final(&self, engine: &Engine, drops: Drops) {
+    pub fn publish_final(&self, engine: &Engine, drops: Drops, alerts: &[crate::alerts::Alert]) {
         let last = self.shared.load_full();
         let ctx = Context {
             seq: last.seq + 1,
@@ -85,6 +85,7 @@ impl Web {
             drops,
             packets: last.recent_packets.clone(),
             now: None,
+            alerts: alerts.iter().map(publisher::alert_info).collect(),
         };
         let mut snapshot = Snapshot::from_engine(engine, ctx);
         // Ending the run turned every open flow into a record, so the finished engine has none

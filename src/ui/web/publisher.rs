@@ -4,6 +4,7 @@
 //! Runs on the capture thread, so it never waits for a reader: publishing is one `ArcSwap`
 //! store. Readers keep the old snapshot alive as long as they hold it.
 
+use crate::store::query::AlertInfo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,7 @@ pub struct Publisher {
     next: Instant,
     /// Live capture: packet time is the wall clock.
     live: bool,
+    alerts: Vec<AlertInfo>,
 }
 
 impl Publisher {
@@ -50,6 +52,7 @@ impl Publisher {
             // The first publication comes at once, so the page shows the run has started.
             next: Instant::now(),
             live,
+            alerts: Vec::new(),
         }
     }
 
@@ -60,6 +63,14 @@ impl Publisher {
     /// The capture's drop counters, for the next publication.
     pub fn set_drops(&mut self, drops: Drops) {
         self.drops = drops;
+    }
+
+    /// The alerts so far, for the next publication (newest last, as raised).
+    pub fn set_alerts(&mut self, alerts: &[crate::alerts::Alert]) {
+        self.alerts = alerts.iter().map(alert_info).collect();
+        // Newest first, as the panel lists them.
+        self.alerts
+            .sort_by(|a, b| b.ts.partial_cmp(&a.ts).unwrap_or(std::cmp::Ordering::Equal));
     }
 
     pub fn due(&self) -> bool {
@@ -76,6 +87,7 @@ impl Publisher {
             drops: self.drops,
             packets: self.recent.lines(),
             now: self.live.then(wall_clock),
+            alerts: self.alerts.clone(),
         }
     }
 
@@ -89,5 +101,18 @@ impl Publisher {
         let ctx = self.context(state);
         self.shared
             .store(Arc::new(Snapshot::from_totals(total, l4, ctx)));
+    }
+}
+
+/// An alert as the dashboard and the history show it.
+pub fn alert_info(a: &crate::alerts::Alert) -> AlertInfo {
+    AlertInfo {
+        ts: a.last_ts.as_secs_f64(),
+        detector: a.detector.to_string(),
+        severity: a.severity.as_str().to_string(),
+        src: a.src.clone(),
+        dst: a.dst.clone(),
+        summary: a.summary.clone(),
+        count: a.count,
     }
 }

@@ -1,0 +1,129 @@
+//! Counting in packet time: distinct items in a sliding window, and events in a fixed window.
+
+use crate::time::Timestamp;
+
+/// Distinct items (ports, addresses) seen within the last `window` of packet time, each with
+/// the time it was last seen and a tag. Holds at most `cap` items (later ones are not noted
+/// until room is made), so memory per window is fixed.
+#[derive(Debug)]
+pub struct Distinct<T, G> {
+    items: Vec<(T, Timestamp, G)>,
+    cap: usize,
+    /// New items not noted because the window was full.
+    pub overflow: u64,
+}
+
+impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
+    pub fn new(cap: usize) -> Self {
+        Distinct {
+            // Grows with what is noted (most windows hold one or two items: a client's
+            // connection), never past `cap`.
+            items: Vec::new(),
+            cap: cap.max(1),
+            overflow: 0,
+        }
+    }
+
+    /// Notes `item` at `now`; forgets items older than `window_ns` first when it is new.
+    pub fn add(&mut self, item: T, tag: G, now: Timestamp, window_ns: i64) {
+        if let Some(e) = self.items.iter_mut().find(|e| e.0 == item) {
+            e.1 = e.1.max(now);
+            e.2 = tag;
+            return;
+        }
+        let oldest = now.0.saturating_sub(window_ns);
+        self.items.retain(|e| e.1 .0 >= oldest);
+        if self.items.len() < self.cap {
+            self.items.push((item, now, tag));
+        } else {
+            self.overflow += 1;
+        }
+    }
+
+    /// The tag of `item`, if it is in the window.
+    pub fn tag_mut(&mut self, item: T) -> Option<&mut G> {
+        self.items
+            .iter_mut()
+            .find(|e| e.0 == item)
+            .map(|e| &mut e.2)
+    }
+
+    pub fn remove(&mut self, item: T) {
+        self.items.retain(|e| e.0 != item);
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &(T, Timestamp, G)> {
+        self.items.iter()
+    }
+
+    /// Forgets the items `drop` selects.
+    pub fn remove_where(&mut self, mut drop: impl FnMut(&(T, Timestamp, G)) -> bool) {
+        self.items.retain(|e| !drop(e));
+    }
+}
+
+/// Events counted in fixed windows of packet time: the count restarts when an event falls past
+/// the end of the current window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    start: Timestamp,
+    pub count: u64,
+}
+
+impl Tally {
+    /// Adds `n` at `now` and returns the count of the current window.
+    pub fn add(&mut self, now: Timestamp, n: u64, window_ns: i64) -> u64 {
+        if self.count == 0 || now.0.saturating_sub(self.start.0) >= window_ns || now < self.start {
+            self.start = now;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(n);
+        self.count
+    }
+
+    /// Takes `n` back (an event that turned out not to count), within the current window only.
+    pub fn sub(&mut self, now: Timestamp, n: u64, window_ns: i64) {
+        if now.0.saturating_sub(self.start.0) < window_ns {
+            self.count = self.count.saturating_sub(n);
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.count = 0;
+    }
+}
+
+/// Nanoseconds in `secs` seconds, saturating.
+pub fn secs_ns(secs: u64) -> i64 {
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(Timestamp::NANOS_PER_SEC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp(s * Timestamp::NANOS_PER_SEC)
+    }
+
+    #[test]
+    fn distinct_forgets_items_older_than_the_window() {
+        let mut d = Distinct::new(10);
+        d.add(1u16, (), t(0), secs_ns(5));
+        d.add(2, (), t(3), secs_ns(5));
+        d.add(2, (), t(4), secs_ns(5));
+        assert_eq!(d.items().count(), 2);
+        d.add(3, (), t(7), secs_ns(5));
+        assert_eq!(d.items().count(), 2, "port 1 (t=0) left the window");
+    }
+
+    #[test]
+    fn tally_restarts_each_window() {
+        let mut w = Tally::default();
+        assert_eq!(w.add(t(10), 1, secs_ns(1)), 1);
+        assert_eq!(w.add(t(10), 1, secs_ns(1)), 2);
+        assert_eq!(w.add(t(11), 1, secs_ns(1)), 1);
+    }
+}
