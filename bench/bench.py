@@ -107,8 +107,19 @@ def softflowd_command(capture):
 
 def tools(capture, with_tshark):
     """(name, command, stdout target) of every tool to time; stdout None means /dev/null."""
+    db = os.path.join(OUT_DIR, 'bench.db')
+    fresh_db = f'rm -f {shlex.quote(db)} {shlex.quote(db)}-*; exec '
     out = [
         ('netlens stats only', [NETLENS, '-r', capture, '-q', '--report', 'json'], 'json'),
+        ('netlens stats, 2 workers',
+         [NETLENS, '-r', capture, '-q', '--report', 'none', '--workers', '2'], None),
+        ('netlens stats, no detectors',
+         [NETLENS, '-r', capture, '-q', '--report', 'none', '--no-alerts'], None),
+        ('netlens + SQLite', ['sh', '-c', fresh_db + shlex.join(
+            [NETLENS, '-r', capture, '-q', '--report', 'none', '--db', db])], None),
+        ('netlens + SQLite + packet rows', ['sh', '-c', fresh_db + shlex.join(
+            [NETLENS, '-r', capture, '-q', '--report', 'none', '--db', db, '--store-packets'])],
+         None),
         ('netlens compact log', [NETLENS, '-r', capture, '--color', 'never', '--report', 'none'],
          None),
         ('tcpdump copy (read cost)', ['tcpdump', '-r', capture, '-w', '/dev/null'], None),

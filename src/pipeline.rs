@@ -284,27 +284,46 @@ impl Pipeline {
         let alerts = self.alerts.take().map(|(a, _)| a.finish());
         let mut output_error = self.output_error.take();
         let mut jsonl = self.outputs.jsonl.take();
-        let mut stream = |engine: &mut Engine| {
-            engine.finish();
-            let records = engine.take_records();
+        // Open flows end in chunks, each streamed (and stored) before the next is made.
+        let mut stream = |engine: &mut Engine, recorder: Option<&mut Recorder>| {
+            let mut recorder = recorder;
+            loop {
+                let more = engine.finish_some(crate::store::recorder::BATCH);
+                let records = engine.take_records();
+                if let Some(j) = &mut jsonl {
+                    if let Err(e) = j.records(&records) {
+                        if e.kind() != io::ErrorKind::BrokenPipe {
+                            output_error.get_or_insert(format!(
+                                "cannot write JSON lines to {}: {e}",
+                                j.target
+                            ));
+                        }
+                        jsonl = None;
+                    }
+                }
+                if let Some(r) = recorder.as_deref_mut() {
+                    r.send_records(records);
+                }
+                if !more {
+                    break;
+                }
+            }
             if let Some(j) = &mut jsonl {
-                if let Err(e) = j.records(&records).and_then(|()| j.flush()) {
+                if let Err(e) = j.flush() {
                     if e.kind() != io::ErrorKind::BrokenPipe {
                         output_error
                             .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
                     }
                 }
             }
-            records
         };
         let (engine, store) = match self.accounting {
             Accounting::Inline(mut engine) => {
-                stream(&mut engine);
+                stream(&mut engine, None);
                 (Some(*engine), None)
             }
             Accounting::Recorded(mut engine, mut recorder) => {
-                let records = stream(&mut engine);
-                recorder.send_records(records);
+                stream(&mut engine, Some(&mut recorder));
                 if let Some(a) = &alerts {
                     recorder.record_alerts(&a.alerts);
                 }

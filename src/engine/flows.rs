@@ -225,13 +225,25 @@ impl FlowTable {
         }
     }
 
-    /// Ends every flow (shutdown): nothing counted is lost.
-    pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
-        for map in [&mut self.finished, &mut self.open] {
-            for (key, flow) in map.drain() {
-                out.push(flow.record(&key, EndReason::Shutdown));
+    /// Ends up to `n` flows (shutdown), finished TCP flows first, each oldest first; returns
+    /// whether flows remain. Called until it says none do, nothing counted is lost — and the
+    /// caller can hand each chunk on, so a million open flows never become a million records at
+    /// once in memory.
+    pub fn flush_some(&mut self, out: &mut Vec<FlowRecord>, n: usize) -> bool {
+        for _ in 0..n {
+            let Some((key, flow)) = self
+                .finished
+                .pop_oldest()
+                .or_else(|| self.open.pop_oldest())
+            else {
+                return false;
+            };
+            if flow.hello_pending {
+                self.hellos.give_up(&key);
             }
+            out.push(flow.record(&key, EndReason::Shutdown));
         }
+        self.active() > 0
     }
 
     /// Active flows, oldest first.

@@ -3,14 +3,16 @@
 //! Flows and hosts both need: O(1) lookup by key, O(1) "this entry just saw a packet", and O(1)
 //! access to the idlest entry (to expire flows by packet time, and to evict when the table is
 //! full). A hash map from key to slot plus an intrusive doubly-linked list threaded through a
-//! slab of slots gives all three with one allocation per growth step, not per entry.
+//! slab of slots gives all three with one allocation per growth step, not per entry. The index
+//! holds only slot numbers (a `HashTable<u32>` hashing the key stored in the slot), so each key
+//! is stored once: for a flow key that saves 40 of the bytes every tracked flow costs.
 //!
 //! Entries are ordered by when they were last touched, which follows packet time as long as
 //! timestamps mostly increase (a capture that jumps backwards only makes expiry a bit late).
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 const NIL: u32 = u32::MAX;
 
@@ -22,7 +24,8 @@ struct Slot<K, V> {
 }
 
 pub struct LruMap<K, V> {
-    index: HashMap<K, u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     slots: Vec<Option<Slot<K, V>>>,
     free: Vec<u32>,
     head: u32,
@@ -38,7 +41,8 @@ impl<K: Hash + Eq + Clone, V> Default for LruMap<K, V> {
 impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     pub fn new() -> Self {
         LruMap {
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -54,14 +58,26 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         self.index.is_empty()
     }
 
+    /// The slot of `key`, if present.
+    fn find(&self, key: &K) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(
+                hash,
+                |&i| matches!(slots.get(i as usize), Some(Some(s)) if s.key == *key),
+            )
+            .copied()
+    }
+
     pub fn get(&self, key: &K) -> Option<&V> {
-        let i = *self.index.get(key)?;
+        let i = self.find(key)?;
         self.slot(i).map(|s| &s.value)
     }
 
     /// The entry for `key`, moved to the most-recent end.
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
-        let i = *self.index.get(key)?;
+        let i = self.find(key)?;
         self.unlink(i);
         self.link_tail(i);
         self.slot_mut(i).map(|s| &mut s.value)
@@ -70,7 +86,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// The entry for `key` moved to the most-recent end, or a new one made by `make` (one hash
     /// lookup for a known key).
     pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.find(&key) {
             self.unlink(i);
             self.link_tail(i);
             if self.slot(i).is_some() {
@@ -86,11 +102,12 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// Inserts a new entry at the most-recent end. The caller checks `get`/`touch` first; an
     /// existing key is replaced.
     pub fn insert(&mut self, key: K, value: V) -> &mut V {
-        if let Some(old) = self.index.get(&key).copied() {
+        if let Some(old) = self.find(&key) {
             self.remove_slot(old);
         }
+        let hash = self.hasher.hash_one(&key);
         let slot = Slot {
-            key: key.clone(),
+            key,
             value,
             prev: NIL,
             next: NIL,
@@ -107,7 +124,13 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, i);
+        // The slot is filled first: growing the index rehashes entries from their slots' keys.
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hash, i, |&j| match slots.get(j as usize) {
+                Some(Some(s)) => hasher.hash_one(&s.key),
+                _ => 0,
+            });
         self.link_tail(i);
         // The slot was just filled, so this lookup cannot miss.
         match self.slots.get_mut(i as usize) {
@@ -130,7 +153,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        let i = *self.index.get(key)?;
+        let i = self.find(key)?;
         self.remove_slot(i).map(|(_, v)| v)
     }
 
@@ -159,8 +182,11 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
 
     fn remove_slot(&mut self, i: u32) -> Option<(K, V)> {
         self.unlink(i);
+        let hash = self.hasher.hash_one(&self.slot(i)?.key);
+        if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
         let slot = self.slots.get_mut(i as usize)?.take()?;
-        self.index.remove(&slot.key);
         self.free.push(i);
         Some((slot.key, slot.value))
     }
@@ -199,7 +225,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// Bytes of bookkeeping per entry beyond the key and value themselves (index entry, links,
     /// hash table control byte), for the memory figures in reports.
     pub fn overhead_per_entry() -> usize {
-        std::mem::size_of::<K>() + std::mem::size_of::<u32>() + 1 + 2 * std::mem::size_of::<u32>()
+        std::mem::size_of::<u32>() + 1 + 2 * std::mem::size_of::<u32>()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod flows;
 pub mod hello;
 pub mod hosts;
 pub mod lru;
+pub mod pairs;
 pub mod quic;
 pub mod series;
 pub mod shards;
@@ -160,8 +161,15 @@ impl Engine {
 
     /// Ends every open flow (end of file, Ctrl-C): each becomes a record, nothing is lost.
     pub fn finish(&mut self) {
-        self.flows.flush(&mut self.records);
+        while self.finish_some(4096) {}
+    }
+
+    /// Ends up to `n` open flows; returns whether more remain. Outputs that keep records take
+    /// them between calls, so ending a million flows never holds a million records at once.
+    pub fn finish_some(&mut self, n: usize) -> bool {
+        let more = self.flows.flush_some(&mut self.records, n);
         self.note_records();
+        more
     }
 
     fn note_records(&mut self) {

@@ -383,13 +383,9 @@ fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
 /// The address pairs with the most bytes, both directions of a pair as one edge.
 fn edges(engine: &Engine) -> Vec<Edge> {
     let mut undirected: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = hashbrown::HashMap::new();
-    for ((src, dst), c) in &engine.stats.pairs {
-        let key = if src <= dst {
-            (*src, *dst)
-        } else {
-            (*dst, *src)
-        };
-        undirected.entry(key).or_default().merge(*c);
+    for ((src, dst), c) in engine.stats.pairs.iter() {
+        let key = if src <= dst { (src, dst) } else { (dst, src) };
+        undirected.entry(key).or_default().merge(c);
     }
     let name = |ip: &IpAddr| engine.hosts.names(ip).first().map(|n| n.to_string());
     largest(undirected.into_iter().collect(), MAX_EDGES, |(k, c)| {

@@ -88,7 +88,7 @@ pub struct Stats {
     pub l4: [Counter; 5],
     pub apps: [Counter; 5],
     pub ports: HashMap<ServicePort, Counter>,
-    pub pairs: HashMap<(IpAddr, IpAddr), Counter>,
+    pub pairs: super::pairs::Pairs,
     /// Frames whose headers stopped early because the capture cut them (snaplen, damage).
     pub truncated: u64,
     /// Frames whose headers contradict themselves.
@@ -112,7 +112,7 @@ impl Stats {
             l4: Default::default(),
             apps: Default::default(),
             ports: HashMap::new(),
-            pairs: HashMap::new(),
+            pairs: Default::default(),
             truncated: 0,
             malformed: 0,
             fragments: 0,
@@ -166,13 +166,11 @@ impl Stats {
         let limit = self.max_keys;
         let pairs_len = self.pairs.len();
         let mut new_peers = false;
-        match self.pairs.get_mut(&(ip.src, ip.dst)) {
+        match self.pairs.get_mut(ip.src, ip.dst) {
             Some(c) => c.add(bytes),
             None if pairs_len < limit => {
-                new_peers = !self.pairs.contains_key(&(ip.dst, ip.src));
-                let mut c = Counter::default();
-                c.add(bytes);
-                self.pairs.insert((ip.src, ip.dst), c);
+                new_peers = !self.pairs.contains(ip.dst, ip.src);
+                self.pairs.entry(ip.src, ip.dst).add(bytes);
             }
             None => self.pair_overflow += 1,
         }
@@ -214,9 +212,7 @@ impl Stats {
         for (k, v) in other.ports {
             self.ports.entry(k).or_default().merge(v);
         }
-        for (k, v) in other.pairs {
-            self.pairs.entry(k).or_default().merge(v);
-        }
+        self.pairs.merge(other.pairs);
         for (k, v) in other.links {
             self.count_link(k, v);
         }
@@ -241,9 +237,7 @@ impl Stats {
     }
 
     pub fn top_pairs(&self, n: usize) -> Vec<((IpAddr, IpAddr), Counter)> {
-        top_by(self.pairs.iter().map(|(k, v)| (*k, *v)), n, |(p, c)| {
-            (c.packets, c.bytes, *p)
-        })
+        top_by(self.pairs.iter(), n, |(p, c)| (c.packets, c.bytes, *p))
     }
 }
 

@@ -141,7 +141,9 @@ impl Recorder {
         engine: &mut Engine,
         drops: Drops,
     ) -> Result<WriterSummary, StoreError> {
-        engine.finish();
+        while engine.finish_some(BATCH) {
+            self.take_records(engine);
+        }
         self.take_records(engine);
         if !self.packets.is_empty() {
             let batch = std::mem::take(&mut self.packets);
