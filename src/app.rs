@@ -504,11 +504,11 @@ type Ended = (Engine, Option<String>, Option<crate::alerts::AlertSummary>);
 
 fn finished(pipeline: Pipeline, drops: Drops) -> Result<Ended, Failure> {
     let done = pipeline.finish(drops);
-    if let Some(Err(e)) = &done.store {
-        return Err(runtime(format!(
-            "the history database was not completed: {e}"
-        )));
-    }
+    // A failed database still leaves the counts: the report is printed, then this error.
+    let store_error = match &done.store {
+        Some(Err(e)) => Some(format!("the history database was not completed: {e}")),
+        _ => None,
+    };
     if let Some(Ok(summary)) = &done.store {
         let dropped = summary.dropped_rows;
         if dropped > 0 {
@@ -518,5 +518,5 @@ fn finished(pipeline: Pipeline, drops: Drops) -> Result<Ended, Failure> {
     let engine = done
         .engine
         .ok_or_else(|| runtime("the accounting threads failed"))?;
-    Ok((engine, done.output_error, done.alerts))
+    Ok((engine, store_error.or(done.output_error), done.alerts))
 }

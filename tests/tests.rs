@@ -11,6 +11,7 @@ mod bounds;
 mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;
+mod faults;
 mod history;
 mod interactive;
 mod live;

@@ -152,6 +152,11 @@ fn classify(iface: &str, e: pcap::Error) -> LiveError {
             iface: iface.to_string(),
             exe,
         }
+    } else if lower.contains("not up") {
+        LiveError::Open {
+            iface: iface.to_string(),
+            message: format!("the interface is down; bring it up first (ip link set {iface} up)"),
+        }
     } else {
         LiveError::Open {
             iface: iface.to_string(),

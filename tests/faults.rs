@@ -1,0 +1,119 @@
+//! Faults outside netlens, each met with one clear line and a non-zero exit, and nothing
+//! counted lost: an interface that is down (a veth in a namespace the test makes), a disk that
+//! fills under the history database (a small tmpfs), a capture file the user may not read.
+//! Needs root, as in CI.
+
+use std::process::Command;
+
+use crate::util::{generate_traffic, run, run_cmd};
+
+/// A network namespace of the test's own, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        let ok = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add (tests run as root)");
+        Netns(name.to_string())
+    }
+
+    fn exec(&self, args: &[&str]) -> std::process::ExitStatus {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .status()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn interface_down_is_one_line_saying_what_to_do() {
+    let ns = Netns::new("nlfault-down");
+    assert!(ns
+        .exec(&["ip", "link", "add", "nlf0", "type", "veth", "peer", "name", "nlf1"])
+        .success());
+    let out = run_cmd(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0])
+            .arg(env!("CARGO_BIN_EXE_netlens"))
+            .args(["-i", "nlf0", "--no-db", "-c", "1"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("nlf0") && err.contains("ip link set nlf0 up"),
+        "{err}"
+    );
+}
+
+#[test]
+fn disk_full_under_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs (tests run as root)");
+    let pcap = dir.path().join("g.pcap");
+    generate_traffic(&pcap, 20_000, 8, &[]);
+    let db = mnt.join("h.db");
+    let out = run(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-q",
+        "--report",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+        "--store-packets",
+    ]);
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database") && err.to_lowercase().contains("full"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Nothing counted is lost: the report comes first, with every packet read.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["packets"], 20_000);
+}
+
+#[test]
+fn unreadable_capture_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("secret.pcap");
+    generate_traffic(&pcap, 100, 9, &[]);
+    std::fs::set_permissions(&pcap, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    // The directory must be searchable for the file's own permission to be what stops nobody.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = run_cmd(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_netlens"))
+            .args(["-r", pcap.to_str().unwrap()]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+}
