@@ -60,17 +60,10 @@ fn interface_down_is_one_line_saying_what_to_do() {
 #[test]
 fn disk_full_under_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a tmpfs (tests run as root)");
+    let disk = crate::util::Tmpfs::mount(dir.path(), "512k");
     let pcap = dir.path().join("g.pcap");
     generate_traffic(&pcap, 20_000, 8, &[]);
-    let db = mnt.join("h.db");
+    let db = disk.path.join("h.db");
     let out = run(&[
         "-r",
         pcap.to_str().unwrap(),
@@ -81,7 +74,7 @@ fn disk_full_under_the_database() {
         db.to_str().unwrap(),
         "--store-packets",
     ]);
-    let _ = Command::new("umount").arg(&mnt).status();
+    drop(disk);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

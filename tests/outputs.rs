@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -290,23 +290,13 @@ fn bad_output_paths_and_flags() {
 #[test]
 fn disk_full_while_writing() {
     let dir = scratch();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .expect("mount (tests run as root, as in CI)");
-    assert!(
-        mounted.success(),
-        "cannot mount a tmpfs: run the tests as root"
-    );
+    let disk = crate::util::Tmpfs::mount(dir.path(), "256k");
     let pcap = dir.path().join("g.pcap");
     // About 4 MB: more than the 1 MiB the writer buffers, so the disk fills mid-run.
     generate_traffic(&pcap, 20_000, 4, &[]);
-    let target = mnt.join("full.pcap");
+    let target = disk.path.join("full.pcap");
     let out = run(&["-r", s(&pcap), "-q", "--report", "json", "-w", s(&target)]);
-    let _ = Command::new("umount").arg(&mnt).status();
+    drop(disk);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("No space left on device"), "{err}");
@@ -378,18 +368,7 @@ fn signals_leave_a_consistent_database() {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         // Read the outputs while it runs: the report is larger than a pipe holds.
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let out_t = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut stdout, &mut v).ok();
-            v
-        });
-        let err_t = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut stderr, &mut v).ok();
-            v
-        });
+        let (out_t, err_t) = crate::util::collect_output(&mut child);
         // About half the file, then the pipe stays open and idle, as a quiet live source.
         stdin.write_all(&data[..data.len() / 2]).unwrap();
         stdin.flush().unwrap();
@@ -400,17 +379,8 @@ fn signals_leave_a_consistent_database() {
             .status()
             .unwrap();
         assert!(killed.success());
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "SIG{signal} did not end the run"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status =
+            crate::util::wait_for_exit(&mut child, 20, &format!("SIG{signal} did not end the run"));
         drop(stdin);
         let (stdout, stderr) = (out_t.join().unwrap(), err_t.join().unwrap());
         assert!(

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::{netlens, run};
 
@@ -79,17 +79,7 @@ fn finish(mut child: Child, port: u16, n: usize) -> u64 {
     assert!(killed.success());
     let mut out = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let start = Instant::now();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "netlens did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = crate::util::wait_for_exit(&mut child, 20, "netlens after SIGINT");
     assert!(st.success());
     let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
     report["packets"].as_u64().unwrap()

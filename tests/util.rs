@@ -38,37 +38,14 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 pub fn run_cmd(cmd: &mut Command) -> Output {
-    use std::time::{Duration, Instant};
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("spawn netlens");
-    // Read pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut v).ok();
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut err, &mut v).ok();
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().ok();
-            panic!("netlens hung for 60 s: {cmd:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (out_t, err_t) = collect_output(&mut child);
+    let status = wait_for_exit(&mut child, 60, &format!("netlens hung: {cmd:?}"));
     Output {
         status,
         stdout: out_t.join().expect("stdout thread"),
@@ -128,4 +105,74 @@ pub fn generate_traffic(out: &std::path::Path, packets: u32, seed: u32, extra: &
         .status()
         .expect("python3 runs gen_traffic.py");
     assert!(status.success(), "gen_traffic.py failed");
+}
+
+/// A small tmpfs mounted for a test (a disk that fills), unmounted when dropped. Needs root.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        let path = dir.join("small");
+        std::fs::create_dir_all(&path).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(
+            ok.success(),
+            "cannot mount a tmpfs: run the tests as root, as CI does"
+        );
+        Tmpfs { path }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// Reads a spawned child's stdout and stderr on threads (a chatty child never blocks on a full
+/// pipe); join the handles for their bytes.
+pub fn collect_output(
+    child: &mut std::process::Child,
+) -> (
+    std::thread::JoinHandle<Vec<u8>>,
+    std::thread::JoinHandle<Vec<u8>>,
+) {
+    let mut out = child.stdout.take().expect("stdout piped");
+    let mut err = child.stderr.take().expect("stderr piped");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    (out_t, err_t)
+}
+
+/// Waits for `child` to exit, failing with `what` after `secs` seconds.
+pub fn wait_for_exit(
+    child: &mut std::process::Child,
+    secs: u64,
+    what: &str,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(secs) {
+            child.kill().ok();
+            panic!("{what}: still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -143,18 +143,22 @@ impl Savefile {
     /// leaves a valid file.
     pub fn create(options: SaveOptions) -> Result<Self, SaveError> {
         let timed = options.rotate_secs.is_some();
-        let mut save = Savefile {
+        let mut save = Savefile::unopened(options);
+        if !timed {
+            save.open(Timestamp(i64::MIN))?;
+        }
+        Ok(save)
+    }
+
+    fn unopened(options: SaveOptions) -> Savefile {
+        Savefile {
             options,
             current: None,
             opened: 0,
             count: 0,
             frames: 0,
             files: Vec::new(),
-        };
-        if !timed {
-            save.open(Timestamp(i64::MIN))?;
         }
-        Ok(save)
     }
 
     pub fn write(&mut self, frame: &Frame<'_>) -> Result<Saved, SaveError> {
@@ -485,17 +489,6 @@ fn write_epb(out: &mut impl Write, iface: u32, frame: &Frame<'_>) -> io::Result<
 mod tests {
     use super::*;
 
-    fn unopened(options: SaveOptions) -> Savefile {
-        Savefile {
-            options,
-            current: None,
-            opened: 0,
-            count: 0,
-            frames: 0,
-            files: Vec::new(),
-        }
-    }
-
     fn options(path: &str) -> SaveOptions {
         SaveOptions {
             path: path.to_string(),
@@ -509,14 +502,14 @@ mod tests {
 
     #[test]
     fn names_follow_tcpdump() {
-        let mut s = unopened(SaveOptions {
+        let mut s = Savefile::unopened(SaveOptions {
             max_bytes: Some(1000),
             ..options("out.pcap")
         });
         assert_eq!(s.name(Timestamp(0)), "out.pcap");
         s.count = 2;
         assert_eq!(s.name(Timestamp(0)), "out.pcap2");
-        let mut ring = unopened(SaveOptions {
+        let mut ring = Savefile::unopened(SaveOptions {
             max_bytes: Some(1000),
             max_files: Some(10),
             ..options("out.pcap")
@@ -524,13 +517,13 @@ mod tests {
         assert_eq!(ring.name(Timestamp(0)), "out.pcap0");
         ring.count = 3;
         assert_eq!(ring.name(Timestamp(0)), "out.pcap3");
-        let wide = unopened(SaveOptions {
+        let wide = Savefile::unopened(SaveOptions {
             max_bytes: Some(1000),
             max_files: Some(100),
             ..options("out")
         });
         assert_eq!(wide.name(Timestamp(0)), "out00");
-        let timed = unopened(SaveOptions {
+        let timed = Savefile::unopened(SaveOptions {
             rotate_secs: Some(60),
             ..options("dump-%Y%m%d-%H%M%S.pcap")
         });
