@@ -5,8 +5,10 @@
 use std::io::{BufWriter, Write};
 use std::process::Command;
 
-/// Writes a classic pcap of `n` Ethernet/IPv4/UDP frames, each from a different source.
-fn write_flood(path: &std::path::Path, n: u32) {
+/// Writes a classic pcap of `n` Ethernet/IPv4/UDP frames, each from a different source; with
+/// `fragments`, each is the first fragment (MF set) of a datagram with its own IP id, whose
+/// other fragments never come.
+fn write_flood(path: &std::path::Path, n: u32, fragments: bool) {
     let mut w = BufWriter::new(std::fs::File::create(path).unwrap());
     // Global header: magic, v2.4, thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET.
     w.write_all(&0xa1b2_c3d4u32.to_le_bytes()).unwrap();
@@ -30,6 +32,10 @@ fn write_flood(path: &std::path::Path, n: u32) {
         let ip = &mut frame[14..34];
         ip[0] = 0x45;
         ip[2..4].copy_from_slice(&28u16.to_be_bytes());
+        if fragments {
+            ip[4..6].copy_from_slice(&((x >> 48) as u16).to_be_bytes());
+            ip[6] = 0x20; // more fragments, offset 0
+        }
         ip[8] = 64;
         ip[9] = 17;
         ip[12..16].copy_from_slice(&src.to_be_bytes());
@@ -55,7 +61,7 @@ fn random_source_flood_stays_within_the_table_bounds() {
     const LIMIT: u64 = 100_000;
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("flood.pcap");
-    write_flood(&pcap, PACKETS);
+    write_flood(&pcap, PACKETS, false);
     let out = Command::new("/usr/bin/time")
         .args(["-f", "peak_rss_kb=%M"])
         .arg(env!("CARGO_BIN_EXE_netlens"))
@@ -107,4 +113,51 @@ fn random_source_flood_stays_within_the_table_bounds() {
     );
     // 100k flows + 100k hosts + 100k pairs, plus the JSON of 100k hosts: well under 256 MiB.
     assert!(rss_kb < 256 * 1024, "peak RSS {rss_kb} KiB");
+}
+
+/// A flood of first fragments that are never completed: the table that remembers their ports
+/// stays at its bound (65 536 datagrams), every fragment is counted, memory stays flat.
+#[test]
+fn fragment_flood_stays_within_the_table_bounds() {
+    const PACKETS: u32 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("fragments.pcap");
+    write_flood(&pcap, PACKETS, true);
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak_rss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_netlens"))
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-q",
+            "--report",
+            "json",
+            "--top",
+            "5",
+        ])
+        .args([
+            "--max-flows",
+            "10000",
+            "--max-hosts",
+            "10000",
+            "--no-alerts",
+        ])
+        .output()
+        .expect("GNU time is installed by .ci/install");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["packets"], u64::from(PACKETS));
+    assert_eq!(r["fragments"], u64::from(PACKETS));
+    let rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("time's report");
+    eprintln!(
+        "fragment flood: {PACKETS} first fragments, peak RSS {} MiB",
+        rss_kb / 1024
+    );
+    // 10k flows and hosts, 65 536 remembered fragments: a few tens of MiB.
+    assert!(rss_kb < 96 * 1024, "peak RSS {rss_kb} KiB");
 }

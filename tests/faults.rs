@@ -110,3 +110,36 @@ fn unreadable_capture_file() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("Permission denied"), "{err}");
 }
+
+/// The first Ctrl-C asks for an orderly end; when that cannot happen (here the packet log is
+/// blocked on a pipe nobody reads, as a terminal paused with Ctrl-S is), the second one ends the
+/// process at once, with 130 like a shell's interrupted command.
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("g.pcap");
+    generate_traffic(&pcap, 50_000, 10, &[]);
+    let mut child = crate::util::netlens()
+        .args(["-r", pcap.to_str().unwrap(), "--color", "never"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Never read stdout: once the pipe is full, netlens blocks writing the log.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    let interrupt = || {
+        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(ok.success());
+    };
+    interrupt();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "blocked on its output, the first SIGINT cannot end the run"
+    );
+    interrupt();
+    let status = crate::util::wait_for_exit(&mut child, 5, "after the second SIGINT");
+    assert_eq!(status.code(), Some(130));
+}
