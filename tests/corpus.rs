@@ -45,9 +45,12 @@ struct Outcome {
     code: Option<i32>,
     stderr: String,
     report: Option<serde_json::Value>,
+    /// Lines on stdout.
+    lines: usize,
 }
 
-fn run_all(files: &[String]) -> Vec<Outcome> {
+/// Runs netlens on every file (`-r FILE` then `args`), on as many threads as there are cores.
+fn run_all(files: &[String], args: &[&str]) -> Vec<Outcome> {
     let dir = corpus_dir();
     let queue = Mutex::new(files.to_vec());
     let results = Mutex::new(Vec::new());
@@ -59,19 +62,16 @@ fn run_all(files: &[String]) -> Vec<Outcome> {
                     break;
                 };
                 let path = dir.join(&file);
-                let out = run(&[
-                    "-r",
-                    path.to_str().expect("utf-8 path"),
-                    "-q",
-                    "--report",
-                    "json",
-                ]);
+                let mut all = vec!["-r", path.to_str().expect("utf-8 path")];
+                all.extend_from_slice(args);
+                let out = run(&all);
                 let report = serde_json::from_slice(&out.stdout).ok();
                 results.lock().expect("results").push(Outcome {
                     file,
                     code: out.status.code(),
                     stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
                     report,
+                    lines: out.stdout.iter().filter(|&&b| b == b'\n').count(),
                 });
             });
         }
@@ -93,26 +93,14 @@ fn every_corpus_file_matches_tshark_or_is_explained() {
             .map(|r| (r["file"].clone(), r))
             .collect();
 
-    let outcomes = run_all(&files);
+    let outcomes = run_all(&files, &["-q", "--report", "json"]);
     assert_eq!(outcomes.len(), files.len(), "every file must be read");
 
     let mut failures = Vec::new();
     let mut diffs: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for o in &outcomes {
         // 1. Exit status: 0, or 1 with exactly one line saying what is wrong.
-        match o.code {
-            Some(0) => {}
-            Some(1) => {
-                let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-                if lines.len() != 1 || !lines[0].starts_with("netlens: ") {
-                    failures.push(format!(
-                        "{}: exit 1 needs one clear line, got {:?}",
-                        o.file, o.stderr
-                    ));
-                }
-            }
-            other => failures.push(format!("{}: exit {other:?}, stderr {:?}", o.file, o.stderr)),
-        }
+        check_exit(o, &mut failures);
         // 2. Totals and protocols against tshark.
         let Some(exp) = expected.get(&o.file) else {
             continue;
@@ -186,5 +174,70 @@ fn every_corpus_file_matches_tshark_or_is_explained() {
         stale.is_empty(),
         "explained differences that no longer occur:\n{}",
         stale.join("\n")
+    );
+}
+
+/// Exit 0, or exit 1 with exactly one line saying what is wrong (after any alert lines).
+fn check_exit(o: &Outcome, failures: &mut Vec<String>) {
+    match o.code {
+        Some(0) => {}
+        Some(1) => {
+            let lines: Vec<&str> = o
+                .stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.contains("ALERT"))
+                .collect();
+            if lines.len() != 1 || !lines[0].starts_with("netlens: ") {
+                failures.push(format!(
+                    "{}: exit 1 needs one clear line, got {:?}",
+                    o.file, o.stderr
+                ));
+            }
+        }
+        other => failures.push(format!("{}: exit {other:?}, stderr {:?}", o.file, o.stderr)),
+    }
+}
+
+/// Every corpus file in every display mode (colors on, so every styled fragment renders): no
+/// panic, no hang, the same exit rule; compact and minimal print exactly one line per packet.
+#[test]
+fn every_corpus_file_in_every_display_mode() {
+    let dir = corpus_dir();
+    let files: Vec<String> = read_tsv(&dir.join("MANIFEST.tsv"))
+        .iter()
+        .map(|r| r["file"].clone())
+        .collect();
+    let counted: HashMap<String, u64> = run_all(&files, &["-q", "--report", "json"])
+        .into_iter()
+        .filter_map(|o| Some((o.file, o.report?["packets"].as_u64()?)))
+        .collect();
+    let mut failures = Vec::new();
+    for (mode, one_line_each) in [
+        (&["--mode", "compact"][..], true),
+        (&["--mode", "minimal"][..], true),
+        (&["--mode", "detailed"][..], false),
+        (&["-X"][..], false),
+    ] {
+        let mut args = mode.to_vec();
+        args.extend(["--report", "none", "--color", "always"]);
+        for o in run_all(&files, &args) {
+            check_exit(&o, &mut failures);
+            let packets = counted.get(&o.file).copied().unwrap_or(0);
+            if one_line_each && o.code == Some(0) && o.lines as u64 != packets {
+                failures.push(format!(
+                    "{} {mode:?}: {} lines for {packets} packets",
+                    o.file, o.lines
+                ));
+            }
+            if !one_line_each && (o.lines as u64) < packets {
+                failures.push(format!("{} {mode:?}: fewer lines than packets", o.file));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
