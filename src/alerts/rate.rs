@@ -37,9 +37,20 @@ pub struct Rate {
     second: Option<i64>,
     global: Second,
     hosts: HashMap<IpAddr, Second>,
+    /// This second's (host, bytes) in arrival order, while no host can be over its limit yet:
+    /// one host's count never exceeds the global count, so per-host counting (two hash updates
+    /// a packet) starts only once the global count reaches a host limit; then these are
+    /// replayed into `hosts`, and the counts are exactly what counting from the start gives.
+    pending: Vec<(IpAddr, u32)>,
+    /// `hosts` is being counted directly for the rest of this second.
+    counting: bool,
     max_hosts: usize,
     untracked: u64,
 }
+
+/// Most deferred entries per second; past it counting starts anyway (memory stays bounded when
+/// only a bit-rate limit is set and packets are small).
+const MAX_PENDING: usize = 1 << 20;
 
 impl Rate {
     pub fn new(c: &RateConfig, max_tracked: usize) -> Self {
@@ -48,6 +59,8 @@ impl Rate {
             second: None,
             global: Second::default(),
             hosts: HashMap::new(),
+            pending: Vec::new(),
+            counting: false,
             max_hosts: max_tracked.max(1),
             untracked: 0,
         }
@@ -93,6 +106,8 @@ impl Detector for Rate {
             self.second = Some(sec);
             self.global = Second::default();
             self.hosts.clear();
+            self.pending.clear();
+            self.counting = false;
         }
         let (pps, bps) = self.global.add(seen.wire_len);
         if !self.global.raised {
@@ -107,28 +122,132 @@ impl Detector for Rate {
         let Some(ip) = seen.packet.ip() else {
             return;
         };
-        // A packet to itself (loopback) is one host's packet, counted once.
         let dst = (ip.dst != ip.src).then_some(ip.dst);
-        for host in std::iter::once(ip.src).chain(dst) {
-            let s = if self.hosts.len() < self.max_hosts {
-                self.hosts.entry(host).or_default()
-            } else if let Some(s) = self.hosts.get_mut(&host) {
-                s
-            } else {
-                self.untracked += 1;
-                continue;
-            };
-            let (pps, bps) = s.add(seen.wire_len);
-            if !s.raised {
-                if let Some(what) = over(pps, bps, self.c.host_pps, self.c.host_bps) {
-                    s.raised = true;
-                    out.push(raise(now, Some(host), what));
-                }
+        if !self.counting {
+            self.pending.push((ip.src, seen.wire_len));
+            if let Some(d) = dst {
+                self.pending.push((d, seen.wire_len));
             }
+            // Could any host be over a limit now? Not while everything together is not.
+            let reachable = (self.c.host_pps > 0 && pps > self.c.host_pps)
+                || (self.c.host_bps > 0 && bps > self.c.host_bps);
+            if !reachable && self.pending.len() < MAX_PENDING {
+                return;
+            }
+            self.counting = true;
+            let pending = std::mem::take(&mut self.pending);
+            for &(host, len) in &pending {
+                self.count(now, host, len, out);
+            }
+            self.pending = pending;
+            self.pending.clear();
+            return;
+        }
+        for host in std::iter::once(ip.src).chain(dst) {
+            self.count(now, host, seen.wire_len, out);
         }
     }
 
     fn evictions(&self) -> u64 {
         self.untracked
+    }
+}
+
+impl Rate {
+    /// One packet of `len` bytes to or from `host` in the current second.
+    fn count(&mut self, now: Timestamp, host: IpAddr, len: u32, out: &mut Vec<Raise>) {
+        let s = if self.hosts.len() < self.max_hosts {
+            self.hosts.entry(host).or_default()
+        } else if let Some(s) = self.hosts.get_mut(&host) {
+            s
+        } else {
+            self.untracked += 1;
+            return;
+        };
+        let (pps, bps) = s.add(len);
+        if !s.raised {
+            if let Some(what) = over(pps, bps, self.c.host_pps, self.c.host_bps) {
+                s.raised = true;
+                out.push(raise(now, Some(host), what));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Counting per host only once the global count could reach a host limit raises exactly
+    /// what counting every packet from the start raises: same hosts, same times, same values.
+    #[test]
+    fn deferred_counting_equals_counting_everything() {
+        let mut state = 0x2545_f491u32;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for (host_pps, host_bps) in [(40, 0), (0, 30_000), (25, 20_000), (1, 0)] {
+            let config = RateConfig {
+                enabled: true,
+                global_pps: 0,
+                global_bps: 0,
+                host_pps,
+                host_bps,
+            };
+            let mut rate = Rate::new(&config, 1000);
+            let mut raised = Vec::new();
+            // The reference: every packet counted per host and second.
+            let mut reference: HashMap<(i64, IpAddr), (u64, u64, bool)> = HashMap::new();
+            let mut expected = Vec::new();
+            for i in 0..3000u32 {
+                let r = rand();
+                let src = [10, 0, 0, (r % 6) as u8];
+                let dst = [10, 0, 1, ((r >> 8) % 4) as u8];
+                let payload = vec![0u8; (r >> 16) as usize % 400];
+                let mut frame = Vec::new();
+                etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+                    .ipv4(src, dst, 64)
+                    .udp(1000, 2000)
+                    .write(&mut frame, &payload)
+                    .unwrap();
+                let packet = wire::decode(wire::LinkType::Ethernet, &frame);
+                // 3000 packets over 20 seconds, bursty.
+                let ts = Timestamp(i64::from(i / 150) * Timestamp::NANOS_PER_SEC + i64::from(i));
+                let seen = Seen {
+                    ts,
+                    wire_len: frame.len() as u32,
+                    packet: &packet,
+                };
+                rate.inspect(&seen, &mut raised);
+                let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+                for host in [IpAddr::from(src), IpAddr::from(dst)] {
+                    let e = reference.entry((sec, host)).or_default();
+                    e.0 += 1;
+                    e.1 += frame.len() as u64 * 8;
+                    if !e.2 {
+                        if let Some(what) = over(e.0, e.1, host_pps, host_bps) {
+                            e.2 = true;
+                            expected.push((ts, host.to_string(), what.1));
+                        }
+                    }
+                }
+            }
+            let got: Vec<(Timestamp, String, u64)> = raised
+                .iter()
+                .map(|r| {
+                    (
+                        r.ts,
+                        r.src.clone().unwrap(),
+                        r.evidence["value"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            assert!(!expected.is_empty(), "the limits must be crossed");
+            assert_eq!(got, expected, "limits {host_pps} pps, {host_bps} bit/s");
+        }
     }
 }
