@@ -285,9 +285,44 @@ fn run_file(
         filter: config.filter.clone(),
         drops: Drops::default(),
         top: config.top,
+        capture: None,
     };
     let (engine, output_error) = finished(pipeline, info.drops)?;
     Ok((engine, info, outcome.or(output_error)))
+}
+
+/// What live capture reads from: libpcap handles, or one interface's fanout rings.
+enum LiveSource {
+    Pcap(Vec<live::Opened>),
+    #[cfg(target_os = "linux")]
+    Rings(String, Vec<crate::capture::afpacket::Ring>),
+}
+
+/// How many AF_PACKET fanout rings to capture with, or None for libpcap. `auto` picks rings
+/// only where they help and work: several workers, one Linux interface that is not 'any',
+/// with Ethernet framing. (`--capture afpacket` was checked against the interfaces in config.)
+fn fanout_rings(config: &Config, ifaces: &[String]) -> Option<usize> {
+    use crate::cli::CaptureMethod;
+    match config.capture {
+        CaptureMethod::Libpcap => None,
+        CaptureMethod::Afpacket => Some(config.workers.max(1)),
+        #[cfg(target_os = "linux")]
+        CaptureMethod::Auto => match ifaces {
+            [one]
+                if config.workers > 1
+                    && one != "any"
+                    && crate::capture::afpacket::link_type(one).is_some() =>
+            {
+                Some(config.workers)
+            }
+            _ => None,
+        },
+        #[cfg(not(target_os = "linux"))]
+        CaptureMethod::Auto => {
+            let _ = ifaces;
+            None
+        }
+    }
 }
 
 fn run_live(
@@ -298,19 +333,39 @@ fn run_live(
     palette_err: Palette,
     web: Option<&crate::ui::web::Web>,
 ) -> Result<RunResult, Failure> {
-    let mut opened = Vec::new();
     for name in ifaces {
         interfaces::resolve(name).map_err(usage)?;
-        let o = live::open(name, &config.live).map_err(|e| match e {
-            live::LiveError::Filter { .. } => usage(e),
-            other => runtime(other),
-        })?;
-        opened.push(o);
     }
+    let open_err = |e: live::LiveError| match e {
+        live::LiveError::Filter { .. } => usage(e),
+        other => runtime(other),
+    };
+    let source = match fanout_rings(config, ifaces) {
+        #[cfg(target_os = "linux")]
+        Some(n) => {
+            let name = ifaces.first().map(String::as_str).unwrap_or_default();
+            LiveSource::Rings(
+                name.to_string(),
+                crate::capture::afpacket::open(name, &config.live, n).map_err(open_err)?,
+            )
+        }
+        _ => {
+            let mut opened = Vec::new();
+            for name in ifaces {
+                opened.push(live::open(name, &config.live).map_err(open_err)?);
+            }
+            LiveSource::Pcap(opened)
+        }
+    };
     open_done(config, stop)?;
-    let names: Vec<String> = opened.iter().map(|o| o.name.clone()).collect();
+    let names: Vec<String> = ifaces.to_vec();
+    let how = match &source {
+        #[cfg(target_os = "linux")]
+        LiveSource::Rings(_, rings) => format!(" with {} AF_PACKET fanout rings", rings.len()),
+        LiveSource::Pcap(_) => String::new(),
+    };
     eprintln!(
-        "netlens: capturing on {}{} (Ctrl-C to stop)",
+        "netlens: capturing on {}{how}{} (Ctrl-C to stop)",
         names.join(", "),
         config
             .filter
@@ -337,7 +392,13 @@ fn run_live(
     let outputs = outputs(config)?;
     let mut pipeline = Pipeline::new(accounting, printer, outputs, None, config.count)
         .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
-    let mut capture = LiveCapture::start(opened, Arc::clone(stop));
+    let mut capture = match source {
+        #[cfg(target_os = "linux")]
+        LiveSource::Rings(name, rings) => {
+            LiveCapture::start_afpacket(&name, rings, &config.live, Arc::clone(stop))
+        }
+        LiveSource::Pcap(opened) => LiveCapture::start(opened, Arc::clone(stop)),
+    };
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
     let mut write_error = None;
@@ -419,6 +480,7 @@ fn run_live(
             internal,
         },
         top: config.top,
+        capture: Some(capture.report()),
     };
     let (engine, output_error) = finished(pipeline, info.drops)?;
     Ok((engine, info, output_error))

@@ -33,6 +33,8 @@ pub struct RunInfo {
     pub drops: Drops,
     /// Rows in each top-N list.
     pub top: usize,
+    /// Live capture only: how packets were captured (method, per-ring figures).
+    pub capture: Option<crate::capture::live::CaptureReport>,
 }
 
 fn l4_name(l4: L4) -> &'static str {
@@ -166,7 +168,7 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         .filter(|(l, _)| !l.is_supported())
         .map(|(l, n)| (format!("dlt{}", l.to_dlt()), (*n).into()))
         .collect();
-    json!({
+    let mut report = json!({
         "source": info.source,
         "filter": info.filter,
         "packets": stats.total.packets,
@@ -203,7 +205,11 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         "top_flows": top_flows,
         "hosts_evicted": engine.hosts.counts.evicted,
         "series": series,
-    })
+    });
+    if let (Some(capture), Some(map)) = (&info.capture, report.as_object_mut()) {
+        map.insert("capture".into(), json!(capture));
+    }
+    report
 }
 
 /// One flow record as JSON: client (the initiator) and server, per-direction counters.
@@ -310,6 +316,16 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         "  dropped     kernel {}, interface {}, netlens {}",
         dr.kernel, dr.interface, dr.internal
     );
+    if let Some(c) = info.capture.as_ref().filter(|c| !c.rings.is_empty()) {
+        let per_ring: Vec<String> = c.rings.iter().map(|r| r.packets.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "  capture     {} rings, packets {}; flows split between rings {}",
+            c.rings.len(),
+            per_ring.join(" / "),
+            c.flows_split.unwrap_or(0)
+        );
+    }
     if stats.malformed + stats.truncated > 0 {
         let _ = writeln!(
             s,
