@@ -103,9 +103,14 @@ impl Netns {
     /// Starts netlens on the veth end in namespace `a` and waits for its banner.
     fn netlens(&self, args: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
         let mut cmd = self.exec(&self.a, env!("CARGO_BIN_EXE_netlens"));
-        cmd.args(["-i", &self.veth_a, "--no-db", "-q", "--report", "json"])
+        cmd.args(["-i", &self.veth_a, "-q", "--report", "json"])
             .args(["--stats-interval", "0", "--color", "never"])
             .args(args)
+            .args(if args.contains(&"--db") {
+                &[][..]
+            } else {
+                &["--no-db"][..]
+            })
             .env_remove("SUDO_UID")
             .env_remove("SUDO_GID")
             .env_remove("SUDO_USER")
@@ -291,13 +296,15 @@ fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
     assert_eq!(ring_flows, UDP_FLOWS + TCP_FLOWS, "{capture}");
 }
 
-#[test]
-fn kernel_drops_and_filter_on_fanout_rings_account_for_every_packet() {
+/// The smallest rings (two 256 KiB blocks each), a filter that keeps only UDP, and netlens
+/// frozen while 4000 datagrams of 1200 bytes arrive: most cannot fit, and the kernel counts
+/// them. The ICMP port-unreachable replies must not pass the filter. Returns the JSON report.
+fn frozen_reader(extra: &[&str]) -> Value {
     let ns = Netns::new();
-    // The smallest rings (two 256 KiB blocks each), a filter that keeps only UDP, and netlens
-    // frozen while 4000 datagrams of 1200 bytes arrive: most cannot fit and the kernel counts
-    // them. The ICMP port-unreachable replies must not pass the filter.
-    let (nl, nl_err) = ns.netlens(&["--workers", "2", "--capture", "afpacket", "-B", "64", "udp"]);
+    let mut args = vec!["--capture", "afpacket", "-B", "64"];
+    args.extend_from_slice(extra);
+    args.push("udp");
+    let (nl, nl_err) = ns.netlens(&args);
     signal(&nl, "-STOP");
     ns.python(
         &ns.b,
@@ -329,6 +336,28 @@ for i in range(4000):
         .map(|ring| ring["kernel_drops"].as_u64().unwrap())
         .sum();
     assert_eq!(ring_drops, kernel, "{r}");
+    r
+}
+
+#[test]
+fn kernel_drops_and_filter_on_fanout_rings_account_for_every_packet() {
+    let r = frozen_reader(&["--workers", "2"]);
+    assert_eq!(r["capture"]["rings"].as_array().unwrap().len(), 2, "{r}");
+}
+
+#[test]
+fn one_ring_records_its_kernel_drops_in_the_history_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let r = frozen_reader(&["--workers", "1", "--db", db.to_str().unwrap()]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (packets, kernel): (i64, i64) = conn
+        .query_row("SELECT packets, drops_kernel FROM captures", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(packets, r["packets"].as_i64().unwrap());
+    assert_eq!(kernel, r["drops"]["kernel"].as_i64().unwrap());
 }
 
 #[test]
