@@ -113,14 +113,15 @@ def replay(capture, rate):
 
 
 def run_one(tool, capture, rate, workers, tmp):
-    log = os.path.join(tmp, f'{tool}-{rate}.log')
+    log = os.path.join(tmp, f'{tool.replace(" ", "")}-{rate}.log')
     if tool == 'tcpdump':
         cmd = ['tcpdump', '-i', VETH_RECV, '-n', '-w', '/dev/null']
         p = start_capture(cmd, 'listening on', log)
     else:
-        method = tool.split('-')[1]
+        method = tool.split()[0].split('-')[1]
         cmd = [bench.NETLENS, '-i', VETH_RECV, '--workers', str(workers), '--capture', method,
                '-q', '--no-db', '--report', 'json', '--stats-interval', '0', '-Z', 'root']
+        cmd += tool.split()[1:]
         p = start_capture(cmd, 'capturing on', log)
     sent, pps, replay_cmd = replay(capture, rate)
     time.sleep(1.0)  # let the rings and buffers hand over the last packets
@@ -133,6 +134,7 @@ def run_one(tool, capture, rate, workers, tmp):
             raise bench.BenchError(f'unexpected tcpdump output: {text}')
         got, lost = int(captured.group(1)), int(dropped.group(1))
         rings = ''
+        where = f'{lost:,}'
     else:
         try:
             report = json.load(open(log + '.out'))
@@ -140,22 +142,34 @@ def run_one(tool, capture, rate, workers, tmp):
             raise bench.BenchError(f'no JSON report from netlens ({e}): {text}')
         d = report['drops']
         got, lost = report['packets'], d['kernel'] + d['interface'] + d['internal']
+        # kernel (ring or buffer full) / interface / internal (netlens could not keep up)
+        where = f'{d["kernel"]:,}/{d["interface"]:,}/{d["internal"]:,}'
         c = report.get('capture', {})
-        rings = ' / '.join(str(r['packets']) for r in c.get('rings', []))
+        rings = ' / '.join(f'{r["packets"]:,} pkts, {r["flows"]:,} flows' for r in c.get('rings', []))
         if c.get('flows_split') is not None:
             rings += f'; split flows {c["flows_split"]}'
     return {'tool': tool, 'rate': rate, 'sent': sent, 'pps': pps, 'captured': got,
-            'dropped': lost, 'rings': rings, 'cmd': shlex.join(cmd), 'replay': shlex.join(replay_cmd)}
+            'dropped': lost, 'where': where, 'rings': rings, 'cmd': shlex.join(cmd), 'replay': shlex.join(replay_cmd)}
 
 
 def table(rows):
-    lines = ['| tcpreplay rate | achieved pps | capturer | offered | captured | dropped | missing | per ring |',
+    """One line per (rate, capturer); with several rounds each cell lists every round's value."""
+    lines = ['| tcpreplay rate | achieved pps | capturer | offered | captured '
+             '| dropped (netlens: kernel/interface/internal) | missing '
+             '| per ring (last round) |',
              '|---|---:|---|---:|---:|---:|---:|---|']
+    cells = {}
     for r in rows:
-        rate = 'top speed' if r['rate'] == 'top' else f'{r["rate"]:,} pps'
-        missing = r['sent'] - r['captured'] - r['dropped']
-        lines.append(f'| {rate} | {r["pps"]:,.0f} | {r["tool"]} | {r["sent"]:,} | {r["captured"]:,} '
-                     f'| {r["dropped"]:,} | {missing:,} | {r["rings"]} |')
+        cells.setdefault((r['rate'], r['tool']), []).append(r)
+    for (rate, tool), rs in cells.items():
+        rate = 'top speed' if rate == 'top' else f'{rate:,} pps'
+        pps = ' / '.join(f'{r["pps"]:,.0f}' for r in rs)
+        sent = ' / '.join(f'{r["sent"]:,}' for r in rs)
+        got = ' / '.join(f'{r["captured"]:,}' for r in rs)
+        lost = ' / '.join(r['where'] for r in rs)
+        missing = ' / '.join(f'{r["sent"] - r["captured"] - r["dropped"]:,}' for r in rs)
+        lines.append(f'| {rate} | {pps} | {tool} | {sent} | {got} | {lost} | {missing} '
+                     f'| {rs[-1]["rings"]} |')
     return '\n'.join(lines)
 
 
@@ -167,6 +181,8 @@ def main():
     ap.add_argument('--rates', default='top,100000,300000,1000000',
                     help="comma-separated: 'top' (tcpreplay --topspeed) or packets/s")
     ap.add_argument('--workers', type=int, default=2)
+    ap.add_argument('--reps', type=int, default=2,
+                    help='rounds over all rates and capturers; every round is shown (default 2)')
     ap.add_argument('--no-build', action='store_true', help='use the existing target/release/netlens')
     ap.add_argument('--md', default=os.path.join(bench.REPO, 'BENCHMARKS.md'))
     args = ap.parse_args()
@@ -183,24 +199,27 @@ def main():
         capture = bench.ensure_capture(args.gen, args.packets, args.seed)
         rates = ['top' if r == 'top' else int(r) for r in args.rates.split(',')]
         m = bench.machine()
-        tools = ['netlens-afpacket', 'netlens-libpcap', 'tcpdump']
+        # libpcap twice: with its default buffer (2 MiB) and with the rings' 64 MiB, to tell the
+        # ring size apart from the fanout.
+        tools = ['netlens-afpacket', 'netlens-libpcap', 'netlens-libpcap -B 65536', 'tcpdump']
         rows = []
         tmp = os.path.join(bench.OUT_DIR, 'live')
         os.makedirs(tmp, exist_ok=True)
         netns_up(max(1500, max_frame(capture)))
         try:
-            for rate in rates:
-                for tool in tools:
+            for _ in range(args.reps):
+                for rate, tool in ((rate, tool) for rate in rates for tool in tools):
                     r = run_one(tool, capture, rate, args.workers, tmp)
                     print(f'{rate} {tool}: offered {r["sent"]} at {r["pps"]:.0f} pps, '
-                          f'captured {r["captured"]}, dropped {r["dropped"]} {r["rings"]}', flush=True)
+                          f'captured {r["captured"]}, dropped {r["dropped"]} {r["rings"]}',
+                          flush=True)
                     rows.append(r)
         finally:
             netns_down()
     except bench.BenchError as e:
         print(f'live.py: {e}', file=sys.stderr)
         return 1
-    cmds = sorted({r['cmd'].replace('afpacket', '{afpacket,libpcap}') for r in rows})
+    cmds = sorted({r['cmd'] for r in rows})
     text = '\n'.join([
         MARK_START,
         f'Measured {m["date"]} on {m["nproc"]} CPUs ({m["cpu"]}), {m["memory"]} RAM, '
