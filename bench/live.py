@@ -219,7 +219,7 @@ def main():
     except bench.BenchError as e:
         print(f'live.py: {e}', file=sys.stderr)
         return 1
-    cmds = sorted({r['cmd'] for r in rows})
+    cmds = sorted({r['cmd'].replace(bench.REPO + os.sep, '') for r in rows})
     text = '\n'.join([
         MARK_START,
         f'Measured {m["date"]} on {m["nproc"]} CPUs ({m["cpu"]}), {m["memory"]} RAM, '
