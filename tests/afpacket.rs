@@ -248,13 +248,16 @@ fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready.trim(), "ready");
-    // Both capture methods watch the same traffic at once: each must count what was sent.
+    // Both capture methods watch the same traffic at once: each must count what was sent. A
+    // second afpacket capture must get a fanout group of its own, not share the first one's.
     let (af, af_err) = ns.netlens(&["--workers", "2", "--capture", "afpacket"]);
+    let (af2, af2_err) = ns.netlens(&["--workers", "3", "--capture", "afpacket"]);
     let (pc, pc_err) = ns.netlens(&["--workers", "2", "--capture", "libpcap"]);
     ns.python(&ns.b, CLIENT);
     // Let the 10 ms ring blocks and libpcap's buffer hand over the last packets.
     std::thread::sleep(Duration::from_millis(300));
     let af = finish(af, af_err);
+    let af2 = finish(af2, af2_err);
     let pc = finish(pc, pc_err);
     server.kill().ok();
     server.wait().ok();
@@ -271,6 +274,9 @@ fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
         "nothing else on the veth: {af}"
     );
     assert_eq!(pc["packets"], af["packets"]);
+    assert_eq!(af2["packets"], af["packets"], "{af2}");
+    assert_eq!(af2["capture"]["rings"].as_array().unwrap().len(), 3);
+    assert_eq!(af2["capture"]["flows_split"], 0, "{af2}");
     assert_eq!(af["flows"]["total"], UDP_FLOWS + TCP_FLOWS, "{af}");
     assert_eq!(pc["flows"]["total"], af["flows"]["total"]);
     for r in [&af, &pc] {

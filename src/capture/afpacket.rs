@@ -174,10 +174,12 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
     } else {
         BLOCK_TIMEOUT_MS
     };
-    let fanout_id = (std::process::id() & 0xffff) as u16;
+    // The first ring asks the kernel for a group id no one else uses (a chosen id could join
+    // another program's group and share its packets); the others join that group.
+    let mut fanout_id = None;
     let mut out = Vec::with_capacity(rings);
     for _ in 0..rings {
-        let ring = open_ring(
+        let (ring, id) = open_ring(
             ifindex,
             filter.as_deref(),
             opts.promisc,
@@ -187,6 +189,7 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
             fanout_id,
         )
         .map_err(|e| classify(name, e))?;
+        fanout_id = Some(id);
         out.push(ring);
     }
     Ok(out)
@@ -277,8 +280,8 @@ fn open_ring(
     block_size: u32,
     block_count: u32,
     timeout_ms: u32,
-    fanout_id: u16,
-) -> std::io::Result<Ring> {
+    fanout_id: Option<u16>,
+) -> std::io::Result<(Ring, u16)> {
     // Protocol 0: the socket receives nothing until bind() names a protocol, so no packet
     // arrives before the filter and the ring are in place.
     // SAFETY: plain syscall with constant arguments; the result is checked before use.
@@ -351,15 +354,46 @@ fn open_ring(
         };
         set_option(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
     }
-    let mode = (libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16;
-    let fanout = (mode | u32::from(fanout_id)) as libc::c_int;
-    set_option(&fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &fanout)?;
-    Ok(Ring {
+    let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+    let fanout = match fanout_id {
+        Some(id) => (mode << 16) | u32::from(id),
+        None => (mode | libc::PACKET_FANOUT_FLAG_UNIQUEID) << 16,
+    };
+    set_option(
+        &fd,
+        libc::SOL_PACKET,
+        libc::PACKET_FANOUT,
+        &(fanout as libc::c_int),
+    )?;
+    let id = match fanout_id {
+        Some(id) => id,
+        None => joined_fanout_id(&fd)?,
+    };
+    let ring = Ring {
         fd,
         map,
         block_size: block_size as usize,
         block_count: block_count as usize,
-    })
+    };
+    Ok((ring, id))
+}
+
+/// The id of the fanout group the socket is in (getsockopt PACKET_FANOUT: id in the low 16 bits).
+fn joined_fanout_id(fd: &OwnedFd) -> std::io::Result<u16> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and writable for the call, and `len` says how many
+    // bytes the kernel may write into `value`.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_FANOUT,
+            (&mut value as *mut libc::c_int).cast::<c_void>(),
+            &mut len,
+        )
+    })?;
+    Ok((value as u32 & 0xffff) as u16)
 }
 
 /// Kernel drops since the last call (PACKET_STATISTICS resets the counters when read).
