@@ -102,36 +102,8 @@ impl Netns {
 
     /// Starts netlens on the veth end in namespace `a` and waits for its banner.
     fn netlens(&self, args: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
-        let mut cmd = self.exec(&self.a, env!("CARGO_BIN_EXE_netlens"));
-        cmd.args(["-i", &self.veth_a, "-q", "--report", "json"])
-            .args(["--stats-interval", "0", "--color", "never"])
-            .args(args)
-            .args(if args.contains(&"--db") {
-                &[][..]
-            } else {
-                &["--no-db"][..]
-            })
-            .env_remove("SUDO_UID")
-            .env_remove("SUDO_GID")
-            .env_remove("SUDO_USER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn netlens");
-        let mut reader = BufReader::new(child.stderr.take().unwrap());
-        let mut banner = String::new();
-        reader.read_line(&mut banner).unwrap();
-        assert!(
-            banner.contains("capturing on"),
-            "netlens could not capture on {} (needs root): {banner}",
-            self.veth_a
-        );
-        let rest = std::thread::spawn(move || {
-            let mut s = banner;
-            reader.read_to_string(&mut s).ok();
-            s
-        });
-        (child, rest)
+        let cmd = self.exec(&self.a, env!("CARGO_BIN_EXE_netlens"));
+        start_netlens(cmd, &self.veth_a, args)
     }
 
     /// Runs a Python script in namespace `ns` to completion.
@@ -147,6 +119,43 @@ impl Netns {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Runs `cmd` (netlens, perhaps behind `ip netns exec`) capturing on `iface` with a JSON report
+/// and `args`, and waits for its "capturing on" banner, after which every packet is seen.
+fn start_netlens(
+    mut cmd: Command,
+    iface: &str,
+    args: &[&str],
+) -> (Child, std::thread::JoinHandle<String>) {
+    cmd.args(["-i", iface, "-q", "--report", "json"])
+        .args(["--stats-interval", "0", "--color", "never"])
+        .args(args)
+        .args(if args.contains(&"--db") {
+            &[][..]
+        } else {
+            &["--no-db"][..]
+        })
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn netlens");
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    reader.read_line(&mut banner).unwrap();
+    assert!(
+        banner.contains("capturing on"),
+        "netlens could not capture on {iface} (needs root): {banner}"
+    );
+    let rest = std::thread::spawn(move || {
+        let mut s = banner;
+        reader.read_to_string(&mut s).ok();
+        s
+    });
+    (child, rest)
 }
 
 impl Drop for Netns {
@@ -364,6 +373,35 @@ fn one_ring_records_its_kernel_drops_in_the_history_database() {
         .unwrap();
     assert_eq!(packets, r["packets"].as_i64().unwrap());
     assert_eq!(kernel, r["drops"]["kernel"].as_i64().unwrap());
+}
+
+#[test]
+fn loopback_packets_are_counted_once_as_with_libpcap() {
+    // On lo a packet socket sees every packet twice (sent and received); libpcap keeps one copy.
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port().to_string();
+    let filter = ["udp", "port", port.as_str()];
+    let mut runs = Vec::new();
+    for method in ["afpacket", "libpcap"] {
+        let mut args = vec!["--workers", "2", "--capture", method];
+        args.extend_from_slice(&filter);
+        runs.push(start_netlens(
+            Command::new(env!("CARGO_BIN_EXE_netlens")),
+            "lo",
+            &args,
+        ));
+    }
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..7u8 {
+        tx.send_to(&[i; 64], rx.local_addr().unwrap()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let reports: Vec<Value> = runs.into_iter().map(|(c, e)| finish(c, e)).collect();
+    for r in &reports {
+        assert_eq!(r["protocols"]["udp"], 7, "{r}");
+        assert_eq!(r["packets"], 7, "{r}");
+    }
+    assert_eq!(reports[0]["capture"]["method"], "afpacket");
 }
 
 #[test]

@@ -73,6 +73,9 @@ pub struct Ring {
     map: Mapping,
     block_size: usize,
     block_count: usize,
+    /// On loopback every packet passes the socket twice, sent and received; like libpcap,
+    /// keep only the received copy.
+    skip_outgoing: bool,
 }
 
 /// The ring's memory; unmapped on drop (before the socket closes, see field order in [`Ring`]).
@@ -122,10 +125,14 @@ pub fn report(rings: &[Arc<RingStats>], drops: &[Arc<DropCounters>]) -> CaptureR
 /// gives frames with the device's own header, and only Ethernet-framed devices (Ethernet, veth,
 /// loopback, bridges) are handled here; everything else stays with libpcap.
 pub fn link_type(name: &str) -> Option<LinkType> {
-    let ty = read_sys(name, "type")?;
     // ARPHRD_ETHER and ARPHRD_LOOPBACK: both carry Ethernet headers on packet sockets.
-    matches!(ty, 1 | 772).then_some(LinkType::Ethernet)
+    matches!(read_sys(name, "type")?, 1 | ARPHRD_LOOPBACK).then_some(LinkType::Ethernet)
 }
+
+const ARPHRD_LOOPBACK: u64 = 772;
+/// Where `sll_pkttype` is in a frame's header: the `sockaddr_ll` follows the tpacket3_hdr
+/// (48 bytes, already TPACKET_ALIGNed), and the packet type is its byte 10.
+const PKTTYPE_OFFSET: usize = 48 + 10;
 
 fn read_sys(name: &str, file: &str) -> Option<u64> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
@@ -176,10 +183,11 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
     };
     // The first ring asks the kernel for a group id no one else uses (a chosen id could join
     // another program's group and share its packets); the others join that group.
+    let loopback = read_sys(name, "type") == Some(ARPHRD_LOOPBACK);
     let mut fanout_id = None;
     let mut out = Vec::with_capacity(rings);
     for _ in 0..rings {
-        let (ring, id) = open_ring(
+        let (mut ring, id) = open_ring(
             ifindex,
             filter.as_deref(),
             opts.promisc,
@@ -190,6 +198,7 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
         )
         .map_err(|e| classify(name, e))?;
         fanout_id = Some(id);
+        ring.skip_outgoing = loopback;
         out.push(ring);
     }
     Ok(out)
@@ -374,6 +383,7 @@ fn open_ring(
         map,
         block_size: block_size as usize,
         block_count: block_count as usize,
+        skip_outgoing: false,
     };
     Ok((ring, id))
 }
@@ -596,8 +606,10 @@ impl Ring {
                 return;
             };
             let start = at + usize::from(mac);
+            let outgoing = block.get(at + PKTTYPE_OFFSET) == Some(&libc::PACKET_OUTGOING);
             // A frame outside the block would be a kernel bug; skip it rather than trust it.
-            if let Some(data) = block.get(start..start + snap as usize) {
+            let data = block.get(start..start + snap as usize);
+            if let (Some(data), false) = (data, outgoing && self.skip_outgoing) {
                 f(
                     Timestamp::from_parts(i64::from(sec), u64::from(nsec), 1_000_000_000),
                     len,
