@@ -298,31 +298,48 @@ enum LiveSource {
     Rings(String, Vec<crate::capture::afpacket::Ring>),
 }
 
-/// How many AF_PACKET fanout rings to capture with, or None for libpcap. `auto` picks rings
-/// only where they help and work: several workers, one Linux interface that is not 'any',
-/// with Ethernet framing. (`--capture afpacket` was checked against the interfaces in config.)
-fn fanout_rings(config: &Config, ifaces: &[String]) -> Option<usize> {
-    use crate::cli::CaptureMethod;
-    match config.capture {
-        CaptureMethod::Libpcap => None,
-        CaptureMethod::Afpacket => Some(config.workers.max(1)),
-        #[cfg(target_os = "linux")]
-        CaptureMethod::Auto => match ifaces {
-            [one]
-                if config.workers > 1
-                    && one != "any"
-                    && crate::capture::afpacket::link_type(one).is_some() =>
-            {
-                Some(config.workers)
-            }
-            _ => None,
-        },
-        #[cfg(not(target_os = "linux"))]
-        CaptureMethod::Auto => {
-            let _ = ifaces;
-            None
-        }
+/// A bad filter is the command line's fault; anything else is the system's.
+fn live_error(e: live::LiveError) -> Failure {
+    match e {
+        live::LiveError::Filter { .. } => usage(e),
+        other => runtime(other),
     }
+}
+
+/// AF_PACKET fanout rings when `--capture` asks for them, or `auto` finds they help and work:
+/// several workers, one interface that is not 'any', with Ethernet framing. None: use libpcap.
+/// (`--capture afpacket` was checked against the interfaces in config.)
+#[cfg(target_os = "linux")]
+fn open_rings(config: &Config, ifaces: &[String]) -> Result<Option<LiveSource>, Failure> {
+    use crate::capture::afpacket;
+    use crate::cli::CaptureMethod;
+    let [name] = ifaces else {
+        return Ok(None);
+    };
+    let auto = match config.capture {
+        CaptureMethod::Libpcap => return Ok(None),
+        CaptureMethod::Afpacket => false,
+        CaptureMethod::Auto => {
+            if config.workers < 2 || name == "any" || afpacket::link_type(name).is_none() {
+                return Ok(None);
+            }
+            true
+        }
+    };
+    match afpacket::open(name, &config.live, config.workers.max(1)) {
+        Ok(rings) => Ok(Some(LiveSource::Rings(name.clone(), rings))),
+        // `auto` only tried rings because they might help: say why not, and use libpcap.
+        Err(live::LiveError::Open { message, .. }) if auto => {
+            eprintln!("netlens: AF_PACKET rings unavailable ({message}); using libpcap");
+            Ok(None)
+        }
+        Err(e) => Err(live_error(e)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_rings(_config: &Config, _ifaces: &[String]) -> Result<Option<LiveSource>, Failure> {
+    Ok(None)
 }
 
 fn run_live(
@@ -336,23 +353,12 @@ fn run_live(
     for name in ifaces {
         interfaces::resolve(name).map_err(usage)?;
     }
-    let open_err = |e: live::LiveError| match e {
-        live::LiveError::Filter { .. } => usage(e),
-        other => runtime(other),
-    };
-    let source = match fanout_rings(config, ifaces) {
-        #[cfg(target_os = "linux")]
-        Some(n) => {
-            let name = ifaces.first().map(String::as_str).unwrap_or_default();
-            LiveSource::Rings(
-                name.to_string(),
-                crate::capture::afpacket::open(name, &config.live, n).map_err(open_err)?,
-            )
-        }
-        _ => {
+    let source = match open_rings(config, ifaces)? {
+        Some(rings) => rings,
+        None => {
             let mut opened = Vec::new();
             for name in ifaces {
-                opened.push(live::open(name, &config.live).map_err(open_err)?);
+                opened.push(live::open(name, &config.live).map_err(live_error)?);
             }
             LiveSource::Pcap(opened)
         }

@@ -381,9 +381,16 @@ fn loopback_packets_are_counted_once_as_with_libpcap() {
     let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = rx.local_addr().unwrap().port().to_string();
     let filter = ["udp", "port", port.as_str()];
+    // (flags, the method `auto` or the flag should pick)
+    let cases: [(&[&str], &str); 4] = [
+        (&["--workers", "2", "--capture", "afpacket"], "afpacket"),
+        (&["--workers", "2", "--capture", "libpcap"], "libpcap"),
+        (&["--workers", "2"], "afpacket"),
+        (&["--workers", "1"], "libpcap"),
+    ];
     let mut runs = Vec::new();
-    for method in ["afpacket", "libpcap"] {
-        let mut args = vec!["--workers", "2", "--capture", method];
+    for (flags, _) in &cases {
+        let mut args = flags.to_vec();
         args.extend_from_slice(&filter);
         runs.push(start_netlens(
             Command::new(env!("CARGO_BIN_EXE_netlens")),
@@ -397,11 +404,11 @@ fn loopback_packets_are_counted_once_as_with_libpcap() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let reports: Vec<Value> = runs.into_iter().map(|(c, e)| finish(c, e)).collect();
-    for r in &reports {
-        assert_eq!(r["protocols"]["udp"], 7, "{r}");
-        assert_eq!(r["packets"], 7, "{r}");
+    for (r, (flags, method)) in reports.iter().zip(&cases) {
+        assert_eq!(r["protocols"]["udp"], 7, "{flags:?}: {r}");
+        assert_eq!(r["packets"], 7, "{flags:?}: {r}");
+        assert_eq!(r["capture"]["method"], *method, "{flags:?}");
     }
-    assert_eq!(reports[0]["capture"]["method"], "afpacket");
 }
 
 #[test]
