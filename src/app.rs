@@ -294,10 +294,62 @@ fn run_file(
         drops: Drops::default(),
         top: config.top,
         alerts: None,
+        capture: None,
     };
     let (engine, output_error, alerts) = finished(pipeline, info.drops)?;
     info.alerts = alerts;
     Ok((engine, info, outcome.or(output_error)))
+}
+
+/// What live capture reads from: libpcap handles, or one interface's fanout rings.
+enum LiveSource {
+    Pcap(Vec<live::Opened>),
+    #[cfg(target_os = "linux")]
+    Rings(String, Vec<crate::capture::afpacket::Ring>),
+}
+
+/// A bad filter is the command line's fault; anything else is the system's.
+fn live_error(e: live::LiveError) -> Failure {
+    match e {
+        live::LiveError::Filter { .. } => usage(e),
+        other => runtime(other),
+    }
+}
+
+/// AF_PACKET fanout rings when `--capture` asks for them, or `auto` finds they help and work:
+/// several workers, one interface that is not 'any', with Ethernet framing. None: use libpcap.
+/// (`--capture afpacket` was checked against the interfaces in config.)
+#[cfg(target_os = "linux")]
+fn open_rings(config: &Config, ifaces: &[String]) -> Result<Option<LiveSource>, Failure> {
+    use crate::capture::afpacket;
+    use crate::cli::CaptureMethod;
+    let [name] = ifaces else {
+        return Ok(None);
+    };
+    let auto = match config.capture {
+        CaptureMethod::Libpcap => return Ok(None),
+        CaptureMethod::Afpacket => false,
+        CaptureMethod::Auto => {
+            if config.workers < 2 || name == "any" || afpacket::link_type(name).is_none() {
+                return Ok(None);
+            }
+            true
+        }
+    };
+    match afpacket::open(name, &config.live, config.workers.max(1)) {
+        Ok(rings) => Ok(Some(LiveSource::Rings(name.clone(), rings))),
+        // `auto` only tried rings because they might help: say why not, and use libpcap.
+        Err(live::LiveError::Open { message, .. }) if auto => {
+            eprintln!("netlens: AF_PACKET rings unavailable ({message}); using libpcap");
+            Ok(None)
+        }
+        Err(e) => Err(live_error(e)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_rings(_config: &Config, _ifaces: &[String]) -> Result<Option<LiveSource>, Failure> {
+    Ok(None)
 }
 
 fn run_live(
@@ -308,19 +360,28 @@ fn run_live(
     palette_err: Palette,
     web: Option<&crate::ui::web::Web>,
 ) -> Result<RunResult, Failure> {
-    let mut opened = Vec::new();
     for name in ifaces {
         interfaces::resolve(name).map_err(usage)?;
-        let o = live::open(name, &config.live).map_err(|e| match e {
-            live::LiveError::Filter { .. } => usage(e),
-            other => runtime(other),
-        })?;
-        opened.push(o);
     }
+    let source = match open_rings(config, ifaces)? {
+        Some(rings) => rings,
+        None => {
+            let mut opened = Vec::new();
+            for name in ifaces {
+                opened.push(live::open(name, &config.live).map_err(live_error)?);
+            }
+            LiveSource::Pcap(opened)
+        }
+    };
     open_done(config, stop)?;
-    let names: Vec<String> = opened.iter().map(|o| o.name.clone()).collect();
+    let names: Vec<String> = ifaces.to_vec();
+    let how = match &source {
+        #[cfg(target_os = "linux")]
+        LiveSource::Rings(_, rings) => format!(" with {} AF_PACKET fanout rings", rings.len()),
+        LiveSource::Pcap(_) => String::new(),
+    };
     eprintln!(
-        "netlens: capturing on {}{} (Ctrl-C to stop)",
+        "netlens: capturing on {}{how}{} (Ctrl-C to stop)",
         names.join(", "),
         config
             .filter
@@ -350,7 +411,13 @@ fn run_live(
         config,
     )
     .with_publisher(web.map(|w| w.publisher(format!("live: {}", names.join(", ")), true)));
-    let mut capture = LiveCapture::start(opened, Arc::clone(stop));
+    let mut capture = match source {
+        #[cfg(target_os = "linux")]
+        LiveSource::Rings(name, rings) => {
+            LiveCapture::start_afpacket(&name, rings, &config.live, Arc::clone(stop))
+        }
+        LiveSource::Pcap(opened) => LiveCapture::start(opened, Arc::clone(stop)),
+    };
     let mut ticker = config.stats_interval.map(LiveStats::new);
     let mut stopping = false;
     let mut write_error = None;
@@ -433,6 +500,7 @@ fn run_live(
         },
         top: config.top,
         alerts: None,
+        capture: Some(capture.report()),
     };
     let (engine, output_error, alerts) = finished(pipeline, info.drops)?;
     info.alerts = alerts;

@@ -21,6 +21,18 @@ pub enum ReportFormat {
     None,
 }
 
+/// `--capture` values: how live packets are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CaptureMethod {
+    /// AF_PACKET fanout rings with --workers above 1 on one Linux interface, libpcap otherwise.
+    #[default]
+    Auto,
+    /// One libpcap handle per interface (every platform).
+    Libpcap,
+    /// One AF_PACKET TPACKET_V3 ring per worker in a fanout group (Linux, one interface).
+    Afpacket,
+}
+
 const EXAMPLES: &str = "\
 Examples:
   netlens                          interactive set-up (on a terminal)
@@ -87,7 +99,8 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=262_144))]
     pub snaplen: u32,
 
-    /// Kernel capture buffer size in KiB (live capture).
+    /// Kernel capture buffer size in KiB (live capture). With AF_PACKET rings it is the total
+    /// over all rings (default 65536, i.e. 64 MiB); with libpcap, per interface.
     #[arg(help_heading = "Capture", short = 'B', long = "buffer-size", value_name = "KiB",
           value_parser = clap::value_parser!(u32).range(1..=4_194_304))]
     pub buffer_kib: Option<u32>,
@@ -213,6 +226,11 @@ pub struct Cli {
     #[arg(help_heading = "Flows and hosts", long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=64))]
     pub workers: u64,
+
+    /// How to capture live: 'afpacket' (Linux: one kernel ring per worker, packets spread by
+    /// flow), 'libpcap', or 'auto' (afpacket when --workers is above 1 on one interface).
+    #[arg(long = "capture", value_enum, default_value_t = CaptureMethod::Auto, value_name = "METHOD")]
+    pub capture: CaptureMethod,
 
     /// Seconds without packets after which a flow ends.
     #[arg(help_heading = "Flows and hosts", long, value_name = "SECS", default_value_t = 60,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::alerts::config::{self as alerts_config, AlertsConfig};
 use crate::capture::filter::{self, FileFilter, FilterError};
 use crate::capture::live::LiveOptions;
-use crate::cli::{Cli, ReportFormat};
+use crate::cli::{CaptureMethod, Cli, ReportFormat};
 use crate::engine::flows::FlowConfig;
 use crate::engine::hosts::HomeNet;
 use crate::engine::EngineConfig;
@@ -27,6 +27,8 @@ pub struct Config {
     pub filter: Option<String>,
     pub count: Option<u64>,
     pub live: LiveOptions,
+    /// `--capture`: libpcap, AF_PACKET rings, or auto.
+    pub capture: CaptureMethod,
     /// None with `-q` or a JSON report: no packet lines.
     pub mode: Option<Mode>,
     pub hex_all: bool,
@@ -179,6 +181,20 @@ impl Config {
                     .into(),
             ));
         }
+        if cli.capture == CaptureMethod::Afpacket {
+            if !cfg!(target_os = "linux") {
+                return Err(UsageError::Message(
+                    "--capture afpacket needs Linux: use --capture libpcap".into(),
+                ));
+            }
+            if let Source::Live(names) = &source {
+                if names.len() != 1 || names[0] == "any" {
+                    return Err(UsageError::Message(
+                        "--capture afpacket captures one interface (not 'any'): give one -i IFACE, or use --capture libpcap".into(),
+                    ));
+                }
+            }
+        }
         let run_as = crate::privileges::target(cli.user.as_deref());
         crate::privileges::check(&run_as).map_err(UsageError::Message)?;
         let home = if cli.home_net.is_empty() {
@@ -225,6 +241,7 @@ impl Config {
             filter,
             count: cli.count,
             live,
+            capture: cli.capture,
             mode,
             hex_all: cli.hex,
             color_stdout: cli.color.enabled_for(&std::io::stdout()),

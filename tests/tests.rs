@@ -6,6 +6,7 @@
 
 mod util;
 
+mod afpacket;
 mod alerts;
 mod bounds;
 mod cli_errors;

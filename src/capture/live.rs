@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use pcap::{Active, Capture};
+use serde::Serialize;
 use wire::LinkType;
 
 use super::filter::pcap_message;
@@ -22,9 +23,9 @@ use super::{Frame, IfaceId};
 use crate::time::Timestamp;
 
 /// Frames per batch before it is sent.
-const BATCH_FRAMES: usize = 256;
+pub(super) const BATCH_FRAMES: usize = 256;
 /// A partial batch is sent after this long, so a quiet link still shows up promptly.
-const BATCH_MAX_AGE: Duration = Duration::from_millis(50);
+pub(super) const BATCH_MAX_AGE: Duration = Duration::from_millis(50);
 /// libpcap packet-buffer timeout: how long the kernel may hold packets before waking us.
 const READ_TIMEOUT_MS: i32 = 50;
 /// Longest sleep in poll() before the capture thread looks at the stop flag again.
@@ -72,7 +73,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn new(iface: IfaceId, link: LinkType) -> Self {
+    pub(super) fn new(iface: IfaceId, link: LinkType) -> Self {
         Batch {
             iface,
             link,
@@ -84,6 +85,20 @@ impl Batch {
     fn clear(&mut self) {
         self.arena.clear();
         self.index.clear();
+    }
+
+    /// Empties the batch for reuse by `iface`.
+    pub(super) fn reset(&mut self, iface: IfaceId, link: LinkType) {
+        self.clear();
+        self.iface = iface;
+        self.link = link;
+    }
+
+    /// Appends a copy of one frame.
+    pub(super) fn push(&mut self, ts: Timestamp, orig_len: u32, data: &[u8]) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(data);
+        self.index.push((ts, orig_len, start, data.len()));
     }
 
     pub fn len(&self) -> usize {
@@ -165,6 +180,29 @@ fn classify(iface: &str, e: pcap::Error) -> LiveError {
     }
 }
 
+/// How the capture ran, for the report's `capture` object.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CaptureReport {
+    /// "libpcap" or "afpacket".
+    pub method: &'static str,
+    /// One entry per AF_PACKET fanout ring (empty for libpcap).
+    pub rings: Vec<RingReport>,
+    /// Flows whose packets reached more than one ring: 0 when the kernel's fanout hash kept
+    /// both directions of every flow together (None for libpcap).
+    pub flows_split: Option<u64>,
+}
+
+/// What one fanout ring captured.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RingReport {
+    pub packets: u64,
+    pub kernel_drops: u64,
+    /// Distinct flows (either direction) seen in this ring.
+    pub flows: u64,
+    /// True when the ring saw more flows than it remembers (then `flows` is a lower bound).
+    pub flows_capped: bool,
+}
+
 /// Running capture threads and the channel they feed.
 pub struct LiveCapture {
     pub batches: Receiver<Batch>,
@@ -173,7 +211,8 @@ pub struct LiveCapture {
     breakers: Vec<pcap::BreakLoop>,
     threads: Vec<JoinHandle<()>>,
     pub drops: Vec<Arc<DropCounters>>,
-    pub names: Vec<String>,
+    #[cfg(target_os = "linux")]
+    rings: Vec<Arc<super::afpacket::RingStats>>,
 }
 
 impl LiveCapture {
@@ -185,12 +224,10 @@ impl LiveCapture {
         let mut breakers = Vec::new();
         let mut threads = Vec::new();
         let mut drops = Vec::new();
-        let mut names = Vec::new();
         for (i, mut o) in opened.into_iter().enumerate() {
             breakers.push(o.capture.breakloop_handle());
             let counters = Arc::new(DropCounters::default());
             drops.push(Arc::clone(&counters));
-            names.push(o.name.clone());
             let worker = Worker {
                 iface: IfaceId(i as u32),
                 link: o.link,
@@ -213,7 +250,69 @@ impl LiveCapture {
             breakers,
             threads,
             drops,
-            names,
+            #[cfg(target_os = "linux")]
+            rings: Vec::new(),
+        }
+    }
+
+    /// Starts one thread per AF_PACKET fanout ring of interface `name` (`IfaceId(0)`).
+    #[cfg(target_os = "linux")]
+    pub fn start_afpacket(
+        name: &str,
+        rings: Vec<super::afpacket::Ring>,
+        opts: &LiveOptions,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        use super::afpacket::{RingStats, RingWorker};
+        let capacity = CHANNEL_BATCHES * rings.len().max(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(capacity);
+        let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(capacity);
+        let mut threads = Vec::new();
+        let mut drops = Vec::new();
+        let mut stats = Vec::new();
+        for (i, ring) in rings.into_iter().enumerate() {
+            let counters = Arc::new(DropCounters::default());
+            drops.push(Arc::clone(&counters));
+            let ring_stats = Arc::new(RingStats::default());
+            stats.push(Arc::clone(&ring_stats));
+            let worker = RingWorker {
+                iface: IfaceId(0),
+                snaplen: usize::try_from(opts.snaplen).unwrap_or(usize::MAX),
+                tx: tx.clone(),
+                recycle: recycle_rx.clone(),
+                stop: Arc::clone(&stop),
+                drops: counters,
+                stats: ring_stats,
+                // The interface's own counter is per interface, so one ring reads it.
+                interface_drops: (i == 0).then(|| name.to_string()),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("ring{i}-{name}"))
+                .spawn(move || worker.run(ring));
+            if let Ok(h) = handle {
+                threads.push(h);
+            }
+        }
+        LiveCapture {
+            batches: rx,
+            recycle: recycle_tx,
+            stop,
+            breakers: Vec::new(),
+            threads,
+            drops,
+            rings: stats,
+        }
+    }
+
+    /// How the capture ran; complete once the threads are joined.
+    pub fn report(&self) -> CaptureReport {
+        #[cfg(target_os = "linux")]
+        if !self.rings.is_empty() {
+            return super::afpacket::report(&self.rings, &self.drops);
+        }
+        CaptureReport {
+            method: "libpcap",
+            ..CaptureReport::default()
         }
     }
 
@@ -279,9 +378,7 @@ impl Worker {
                     let h = packet.header;
                     let ts =
                         Timestamp::from_parts(h.ts.tv_sec, h.ts.tv_usec.max(0) as u64, 1_000_000);
-                    let start = batch.arena.len();
-                    batch.arena.extend_from_slice(packet.data);
-                    batch.index.push((ts, h.len, start, packet.data.len()));
+                    batch.push(ts, h.len, packet.data);
                     if batch.len() >= BATCH_FRAMES || batch_started.elapsed() >= BATCH_MAX_AGE {
                         batch = self.send(batch, &mut capture);
                     }
@@ -309,9 +406,7 @@ impl Worker {
     fn fresh_batch(&self) -> Batch {
         match self.recycle.try_recv() {
             Ok(mut b) => {
-                b.clear();
-                b.iface = self.iface;
-                b.link = self.link;
+                b.reset(self.iface, self.link);
                 b
             }
             Err(_) => Batch::new(self.iface, self.link),

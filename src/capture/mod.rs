@@ -1,8 +1,11 @@
-//! Sources of frames: capture files (pcap, pcapng) and live interfaces (libpcap).
+//! Sources of frames: capture files (pcap, pcapng) and live interfaces (libpcap, or AF_PACKET
+//! fanout rings on Linux).
 //!
 //! A source owns its buffers; a [`Frame`] borrows them for the duration of one call into the
 //! pipeline. Sources never decode: they only say when, how long and on which link.
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 pub mod file;
 pub mod filter;
 pub mod interfaces;

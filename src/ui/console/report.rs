@@ -35,6 +35,8 @@ pub struct RunInfo {
     pub top: usize,
     /// What the security detectors found; None with `--no-alerts`.
     pub alerts: Option<crate::alerts::AlertSummary>,
+    /// Live capture only: how packets were captured (method, per-ring figures).
+    pub capture: Option<crate::capture::live::CaptureReport>,
 }
 
 fn l4_name(l4: L4) -> &'static str {
@@ -211,6 +213,9 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         m.insert("alerts".into(), list);
         m.insert("alerts_info".into(), counters);
     }
+    if let (Some(capture), Some(map)) = (&info.capture, doc.as_object_mut()) {
+        map.insert("capture".into(), json!(capture));
+    }
     doc
 }
 
@@ -318,6 +323,16 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         "  dropped     kernel {}, interface {}, netlens {}",
         dr.kernel, dr.interface, dr.internal
     );
+    if let Some(c) = info.capture.as_ref().filter(|c| !c.rings.is_empty()) {
+        let per_ring: Vec<String> = c.rings.iter().map(|r| r.packets.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "  capture     {} rings, packets {}; flows split between rings {}",
+            c.rings.len(),
+            per_ring.join(" / "),
+            c.flows_split.unwrap_or(0)
+        );
+    }
     if stats.malformed + stats.truncated > 0 {
         let _ = writeln!(
             s,
