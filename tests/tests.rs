@@ -10,6 +10,7 @@ mod bounds;
 mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;
+mod fuzz_replay;
 mod history;
 mod interactive;
 mod live;
