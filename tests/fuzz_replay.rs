@@ -188,12 +188,43 @@ fn pcap_record_claiming_4_gib_stops_with_an_error() {
 #[test]
 fn pcapng_section_header_claiming_4_gib_stops_with_an_error() {
     let file = regression_bytes("pcap_reader", "pcapng-shb-claims-4GiB.pcapng");
-    for input in [
-        Box::new(Cursor::new(file.clone())) as Box<dyn Read + Send>,
-        endless(file),
+    // The file ends long before the 4 GiB its first block claims: cut short.
+    let (frames, result) = read(Box::new(Cursor::new(file.clone())));
+    assert_eq!(frames, 0);
+    assert!(
+        matches!(
+            result,
+            Err(ReadError::File(FileError::Truncated { frames: 0, .. }))
+        ),
+        "{result:?}"
+    );
+    // Endless data after it: the header read stops at 64 KiB and the file is reported as a
+    // damaged capture, not "not a capture file" (the magic number is pcapng's).
+    let (frames, result) = read(endless(file));
+    assert_eq!(frames, 0);
+    match result {
+        Err(ReadError::File(e @ FileError::Corrupt { frames: 0, .. })) => {
+            assert!(e.to_string().contains("bad file header"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cut_file_header_is_cut_short_not_foreign() {
+    // The first 6 bytes of a little-endian pcap header, and of a pcapng section header.
+    for head in [
+        &[0xd4, 0xc3, 0xb2, 0xa1, 2, 0][..],
+        &[0x0a, 0x0d, 0x0d, 0x0a, 28, 0],
     ] {
-        let (frames, result) = read(input);
+        let (frames, result) = read(Box::new(Cursor::new(head.to_vec())));
         assert_eq!(frames, 0);
-        assert!(matches!(result, Err(ReadError::File(_))), "{result:?}");
+        assert!(
+            matches!(
+                result,
+                Err(ReadError::File(FileError::Truncated { frames: 0, .. }))
+            ),
+            "{head:?}: {result:?}"
+        );
     }
 }

@@ -124,12 +124,30 @@ pub fn read_from(
     if prefix.is_empty() {
         return Err(FileError::Empty(path.to_string()).into());
     }
+    let prefix_short = prefix.len() < prefix_len(&prefix);
+    let prefix_magic: [u8; 4] = prefix
+        .get(..4)
+        .and_then(|m| m.try_into().ok())
+        .unwrap_or([0; 4]);
     let stream: Chain<Cursor<Vec<u8>>, Box<dyn Read + Send>> = Cursor::new(prefix).chain(input);
     let mut reader = match create_reader(BUFFER_SIZE, stream) {
         Ok(r) => r,
-        Err(PcapError::Incomplete(_)) | Err(PcapError::HeaderNotRecognized) | Err(_) => {
-            return Err(FileError::NotACapture(path.to_string()).into())
+        // A capture's magic number with a header pcap-parser cannot take (e.g. a pcapng section
+        // header claiming 4 GiB) is a damaged capture, not some other kind of file.
+        // The input ended inside the file header (read_prefix stops short only at the end).
+        Err(_) if has_capture_magic(&prefix_magic) && prefix_short => {
+            return Err(FileError::Truncated {
+                path: path.to_string(),
+                frames: 0,
+                offset: 0,
+            }
+            .into())
         }
+        Err(e) if has_capture_magic(&prefix_magic) => {
+            let what = format!("bad file header ({})", describe(&e));
+            return Err(corrupt(path, 0, 0, what).into());
+        }
+        Err(_) => return Err(FileError::NotACapture(path.to_string()).into()),
     };
 
     let mut ifaces: Vec<Interface> = Vec::new();
@@ -231,6 +249,15 @@ fn grow(
     Ok(new)
 }
 
+/// The first four bytes of a pcapng file or of a classic pcap file (µs or ns, either byte
+/// order, and the "modified" pcap of old Linux patches).
+fn has_capture_magic(magic: &[u8; 4]) -> bool {
+    const MAGICS: [u32; 4] = [0x0a0d_0d0a, 0xa1b2_c3d4, 0xa1b2_3c4d, 0xa1b2_cd34];
+    MAGICS
+        .iter()
+        .any(|&m| *magic == m.to_be_bytes() || *magic == m.to_le_bytes())
+}
+
 fn describe(e: &PcapError<&[u8]>) -> String {
     match e {
         PcapError::HeaderNotRecognized => "unknown block or header magic".to_string(),
@@ -254,23 +281,10 @@ fn corrupt(path: &str, frames: u64, offset: u64, what: String) -> FileError {
 /// header, or pcapng's whole first block (its section header, bounded to 64 KiB). No more, so a
 /// slow live pipe shows its first packets at once.
 fn read_prefix(input: &mut dyn Read) -> io::Result<Vec<u8>> {
-    const MAX: usize = 64 * 1024;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
-        let want = match buf.get(0..12) {
-            Some(h) if h[0..4] == [0x0a, 0x0d, 0x0d, 0x0a] => {
-                let len = [h[4], h[5], h[6], h[7]];
-                let block = if h[8..12] == [0x4d, 0x3c, 0x2b, 0x1a] {
-                    u32::from_le_bytes(len)
-                } else {
-                    u32::from_be_bytes(len)
-                };
-                (block as usize).clamp(28, MAX)
-            }
-            Some(_) => 24,
-            None => 12,
-        };
+        let want = prefix_len(&buf);
         if buf.len() >= want {
             return Ok(buf);
         }
@@ -281,6 +295,25 @@ fn read_prefix(input: &mut dyn Read) -> io::Result<Vec<u8>> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// How many bytes [`read_prefix`] wants, given those it has: 12 to tell the formats apart,
+/// then the pcap header or pcapng's first block (bounded to 64 KiB).
+fn prefix_len(buf: &[u8]) -> usize {
+    const MAX: usize = 64 * 1024;
+    match buf.get(0..12) {
+        Some(h) if h[0..4] == [0x0a, 0x0d, 0x0d, 0x0a] => {
+            let len = [h[4], h[5], h[6], h[7]];
+            let block = if h[8..12] == [0x4d, 0x3c, 0x2b, 0x1a] {
+                u32::from_le_bytes(len)
+            } else {
+                u32::from_be_bytes(len)
+            };
+            (block as usize).clamp(28, MAX)
+        }
+        Some(_) => 24,
+        None => 12,
     }
 }
 
