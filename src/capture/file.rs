@@ -143,6 +143,7 @@ pub fn read_from_with_buffer(
         .unwrap_or([0; 4]);
     // pcap-parser needs room for the file header (the prefix holds at most 64 KiB of it).
     let initial = initial.max(prefix.len()).max(4096);
+    let format = Format::of(&prefix_magic);
     let stream: Chain<Cursor<Vec<u8>>, Box<dyn Read + Send>> = Cursor::new(prefix).chain(input);
     let mut reader = match create_reader(initial, stream) {
         Ok(r) => r,
@@ -203,12 +204,12 @@ pub fn read_from_with_buffer(
                 // No progress and not at the end: the buffer is full yet holds less than one
                 // record, so grow it (bounded by MAX_BLOCK above).
                 if reader.data().len() == before && !reader.reader_exhausted() {
-                    buffer_size = grow(&mut *reader, buffer_size, path, frames, offset)?;
+                    buffer_size = grow(&mut *reader, buffer_size, format, path, frames, offset)?;
                 }
                 Flow::Continue
             }
             Err(PcapError::BufferTooSmall) => {
-                buffer_size = grow(&mut *reader, buffer_size, path, frames, offset)?;
+                buffer_size = grow(&mut *reader, buffer_size, format, path, frames, offset)?;
                 Flow::Continue
             }
             // pcap-parser says this when the input ends inside a record.
@@ -248,13 +249,79 @@ pub fn pseudo_header_len(link: LinkType) -> u32 {
     }
 }
 
+/// The container format, as far as judging a pending block's length field needs it.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    Pcap { little_endian: bool },
+    Pcapng,
+}
+
+impl Format {
+    fn of(magic: &[u8; 4]) -> Format {
+        match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => Format::Pcapng,
+            // d4c3b2a1, 4d3cb2a1, 34cdb2a1: a little-endian writer.
+            [0xd4 | 0x4d | 0x34, ..] => Format::Pcap {
+                little_endian: true,
+            },
+            _ => Format::Pcap {
+                little_endian: false,
+            },
+        }
+    }
+}
+
+/// Bytes the block or record at the start of `data` claims, header included, when its length
+/// field is there. pcapng's byte order can change with each section and is not tracked here, so
+/// the smaller reading is taken: a real block's length is small in its own byte order.
+fn claimed_len(data: &[u8], format: Format) -> Option<u64> {
+    let field = |at: usize| -> Option<[u8; 4]> { data.get(at..at + 4)?.try_into().ok() };
+    Some(match format {
+        Format::Pcapng => {
+            let b = field(4)?;
+            u64::from(u32::from_le_bytes(b).min(u32::from_be_bytes(b)))
+        }
+        Format::Pcap { little_endian } => {
+            let b = field(8)?;
+            let caplen = if little_endian {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            };
+            16 + u64::from(caplen)
+        }
+    })
+}
+
+/// Doubles the read buffer for a block that does not fit, after checking the block's own length
+/// field: one that claims more than any block we accept ends the read at once, instead of after
+/// allocating (and zeroing) 16 MiB to find out, which for a damaged length field would be the
+/// usual case (found by the `pcap_reader` fuzz target, where it took 3/4 of the time).
 fn grow(
     reader: &mut dyn PcapReaderIterator,
     size: usize,
+    format: Format,
     path: &str,
     frames: u64,
     offset: u64,
 ) -> Result<usize, FileError> {
+    if let Some(claim) = claimed_len(reader.data(), format) {
+        let what = match format {
+            // Not the number itself: in the smaller reading it may not be what a tool shows.
+            Format::Pcapng if claim > MAX_BLOCK as u64 => Some(format!(
+                "a block's length field claims more than {} MiB",
+                MAX_BLOCK >> 20
+            )),
+            Format::Pcap { .. } if claim - 16 > MAX_RECORD as u64 => Some(format!(
+                "a record claims {} captured bytes (more than {MAX_RECORD})",
+                claim - 16
+            )),
+            _ => None,
+        };
+        if let Some(what) = what {
+            return Err(corrupt(path, frames, offset, what));
+        }
+    }
     let new = size.saturating_mul(2);
     if new > MAX_BLOCK + BUFFER_SIZE || !reader.grow(new) {
         let what = format!("a block larger than {} MiB", MAX_BLOCK >> 20);
@@ -443,4 +510,27 @@ fn handle_block(
     };
     *frames += 1;
     sink(&frame).map_err(ReadError::Sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_lengths() {
+        // pcapng: the block length at 4..8, the smaller of both byte orders.
+        let epb = [6, 0, 0, 0, 0x20, 0, 0, 0];
+        assert_eq!(claimed_len(&epb, Format::Pcapng), Some(0x20));
+        let huge = [6, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff];
+        assert_eq!(claimed_len(&huge, Format::Pcapng), Some(0xf0ff_ffff));
+        // Classic pcap: 16-byte record header plus caplen (at 8..12) in the file's byte order.
+        let rec = [0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0x40, 0, 0, 0];
+        let le = Format::of(&[0xd4, 0xc3, 0xb2, 0xa1]);
+        let be = Format::of(&[0xa1, 0xb2, 0xc3, 0xd4]);
+        assert_eq!(claimed_len(&rec, le), Some(16 + 0x40));
+        assert_eq!(claimed_len(&rec, be), Some(16 + 0x4000_0000));
+        // Too few bytes to hold the field: unknown, so the buffer may grow.
+        assert_eq!(claimed_len(&rec[..10], le), None);
+        assert_eq!(claimed_len(&epb[..6], Format::Pcapng), None);
+    }
 }
