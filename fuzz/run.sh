@@ -42,7 +42,9 @@ fi
 mkdir -p "$here/logs"
 
 cd "$here"
-cargo +nightly fuzz build --release
+# cargo-fuzz's default build: optimized, with debug assertions and overflow checks (an overflow
+# is a bug in a decoder even where release builds would wrap) and AddressSanitizer.
+cargo +nightly fuzz build
 status=0
 for target in "${run[@]}"; do
     log=$here/logs/$target.log
@@ -50,7 +52,7 @@ for target in "${run[@]}"; do
     echo "== $target: ${seconds}s (log: $log)"
     # -timeout: one input taking 10 s is a hang, reported as a crash. -rss_limit_mb: growing
     # past 2 GiB is a leak or an unbounded allocation, also reported.
-    if cargo +nightly fuzz run --release "$target" "corpus/$target" -- \
+    if cargo +nightly fuzz run "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         "$@" >"$log" 2>&1; then
         result=ok
