@@ -7,6 +7,9 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod engine;
+/// Shared by the fuzz targets and their replay test; not part of the command-line tool.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod output;
 pub mod pipeline;

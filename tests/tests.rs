@@ -13,6 +13,7 @@ mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;
 mod faults;
+mod fuzz_replay;
 mod history;
 mod interactive;
 mod live;

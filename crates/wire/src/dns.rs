@@ -923,6 +923,63 @@ mod tests {
         );
     }
 
+    /// DNS/TCP messages of the largest size (65535 bytes): a chain of ~32 000 compression
+    /// pointers, each pointing at the one before, and a name of ~32 000 one-byte labels with no
+    /// root label. Both are rejected after a bounded
+    /// walk (128 jumps, 255 name bytes), however long the chain.
+    #[test]
+    fn max_size_chains_are_bounded() {
+        let with_tcp_length = |mut msg: Vec<u8>| {
+            msg.truncate(usize::from(u16::MAX));
+            let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&msg);
+            framed
+        };
+        // Pointer chain: "a" at 12, then pointers back to back, each to the previous one.
+        let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0];
+        let mut prev = 12u16;
+        while m.len() + 2 + 4 <= usize::from(u16::MAX) {
+            let here = m.len() as u16;
+            m.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+            prev = here;
+        }
+        let links = (m.len() - 15) / 2;
+        assert!(links > 32_000, "{links}");
+        // A name at the end of the chain: the walk stops at the jump bound, writes nothing.
+        let name = DnsName {
+            msg: &m,
+            offset: usize::from(prev),
+        };
+        assert!(!name.is_valid());
+        assert_eq!(name.to_string(), "");
+        // The same bytes as a response claiming 65535 answers, every owner name a pointer
+        // into the chain: the answer walk ends with the message, keeping at most MAX_ANSWERS.
+        m[2] = 0x81;
+        m[6..8].copy_from_slice(&[0xff, 0xff]);
+        if let Some(s) = parse_tcp(&with_tcp_length(m)) {
+            assert!(s.answers().count() <= MAX_ANSWERS);
+            for a in s.answers() {
+                assert!(a.name.to_string().len() <= 255 * 4);
+            }
+        }
+
+        // Label chain: 32 766 labels "a" and no root label.
+        let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        while m.len() + 2 <= usize::from(u16::MAX) {
+            m.extend_from_slice(&[1, b'a']);
+        }
+        let framed = with_tcp_length(m.clone());
+        assert!(parse_tcp(&framed).is_none());
+        assert!(parse_udp(&m).is_none());
+        let name = DnsName {
+            msg: &m,
+            offset: 12,
+        };
+        assert!(!name.is_valid());
+        // Written up to where it went wrong: at most the 255-byte wire bound.
+        assert!(name.to_string().len() <= 255);
+    }
+
     #[test]
     fn bad_rdata_shapes_are_other() {
         // A with 3 bytes, CNAME whose name overruns its RDATA.

@@ -859,6 +859,36 @@ mod tests {
         }
     }
 
+    /// Raw IPv6 whose payload is a chain of 8-byte extension headers, each naming `next` as the
+    /// one after it, filling a maximum-size payload: the chain never reaches a transport.
+    fn ipv6_extension_chain(first: u8, next: u8) -> Vec<u8> {
+        let mut f = vec![0x60, 0, 0, 0, 0xff, 0xff, first, 64];
+        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        while f.len() + 8 <= 40 + usize::from(u16::MAX) {
+            f.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]); // PadN options
+        }
+        f
+    }
+
+    #[test]
+    fn endless_ipv6_extension_chain_is_bounded() {
+        // Destination options after destination options, 8 191 of them; then hop-by-hop
+        // repeated (only allowed first); then routing headers.
+        for (first, next) in [(60, 60), (0, 0), (43, 43), (0, 60)] {
+            let frame = ipv6_extension_chain(first, next);
+            let p = decode(LinkType::Raw, &frame);
+            assert_eq!(p.l3_class(), L3Class::Ipv6, "{first}/{next}");
+            assert!(matches!(p.transport, Transport::None), "{first}/{next}");
+            assert!(p.ports().is_none());
+            // Every prefix ends as well, and in the same class.
+            for cut in [41, 48, 100, 4096] {
+                let p = decode(LinkType::Raw, &frame[..cut]);
+                assert_eq!(p.l3_class(), L3Class::Ipv6, "{first}/{next} cut {cut}");
+            }
+        }
+    }
+
     #[test]
     fn truncated_ip_header_still_counts_as_ipv4() {
         let frame = dns_query_frame();

@@ -502,6 +502,56 @@ mod tests {
         assert_eq!(s.sni.as_deref(), Some("example.com"));
     }
 
+    /// A ClientHello whose extensions are `n` empty GREASE extensions followed by server_name,
+    /// in one handshake message; the record header claims `record_len`.
+    fn hello_with_tiny_extensions(n: usize, record_len: u16) -> Vec<u8> {
+        let mut ext = Vec::new();
+        for _ in 0..n {
+            ext.extend_from_slice(&[0x0a, 0x0a, 0x00, 0x00]);
+        }
+        ext.extend_from_slice(&[0x00, 0x00, 0x00, 0x06, 0x00, 0x04, 0x00, 0x00, 0x01, b'x']);
+        let mut body = vec![0x03, 0x03];
+        body.extend_from_slice(&[0; 32]); // random
+        body.push(0); // session id
+        body.extend_from_slice(&[0x00, 0x02, 0x13, 0x01, 0x01, 0x00]); // suites, compression
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut m = vec![0x16, 0x03, 0x01];
+        m.extend_from_slice(&record_len.to_be_bytes());
+        m.push(HANDSHAKE_CLIENT_HELLO);
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    /// 10 000 tiny extensions (40 KB, more than one record may hold): the walk is bounded by the
+    /// record, and is linear, so a record full of them (4 000) is still walked to the SNI.
+    #[test]
+    fn ten_thousand_tiny_extensions() {
+        // All of it in the payload, but the record claims its maximum: what lies past the
+        // record is not read, the hello is reported incomplete, without an SNI.
+        let m = hello_with_tiny_extensions(10_000, MAX_RECORD_LEN as u16);
+        assert!(m.len() > 40_000);
+        let s = parse(&m).unwrap();
+        assert_eq!(s.kind, TlsKind::ClientHello);
+        assert!(s.incomplete);
+        assert_eq!(s.sni, None);
+        // A record over the maximum length is not TLS at all.
+        assert!(parse(&hello_with_tiny_extensions(
+            10_000,
+            MAX_RECORD_LEN as u16 + 1
+        ))
+        .is_none());
+        // 4 000 of them fit in one record: every one is stepped over and the SNI after them found.
+        let m = hello_with_tiny_extensions(4_000, 0);
+        let len = (m.len() - RECORD_HEADER_LEN) as u16;
+        let mut m = m;
+        m[3..5].copy_from_slice(&len.to_be_bytes());
+        let s = parse(&m).unwrap();
+        assert!(!s.incomplete);
+        assert_eq!(s.sni, Some("x"));
+    }
+
     #[test]
     fn every_prefix() {
         for rec in [CLIENT_HELLO, SERVER_HELLO] {

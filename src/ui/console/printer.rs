@@ -28,8 +28,10 @@ pub enum Mode {
 /// Bytes of payload shown in `detailed` mode unless `-X` asks for all of it.
 const PREVIEW_BYTES: usize = 64;
 
-pub struct Printer {
-    out: BufWriter<Stdout>,
+/// Writes to buffered stdout by default; any other writer (a `Vec<u8>` in the fuzz harness and
+/// its replay test) gets exactly the same output.
+pub struct Printer<W: Write = BufWriter<Stdout>> {
+    out: W,
     mode: Mode,
     palette: Palette,
     /// `-X`: dump the whole payload.
@@ -40,13 +42,36 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(mode: Mode, palette: Palette, hex_all: bool, iface_names: Vec<String>) -> Self {
+        Printer::with_writer(
+            BufWriter::with_capacity(64 * 1024, io::stdout()),
+            mode,
+            palette,
+            hex_all,
+            iface_names,
+        )
+    }
+}
+
+impl<W: Write> Printer<W> {
+    pub fn with_writer(
+        out: W,
+        mode: Mode,
+        palette: Palette,
+        hex_all: bool,
+        iface_names: Vec<String>,
+    ) -> Self {
         Printer {
-            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            out,
             mode,
             palette,
             hex_all,
             iface_names,
         }
+    }
+
+    /// The writer, with everything printed so far (after [`Printer::flush`] for a buffered one).
+    pub fn into_writer(self) -> W {
+        self.out
     }
 
     pub fn print(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) -> io::Result<()> {

@@ -1,0 +1,6 @@
+#![no_main]
+//! See `netlens::fuzzing::extractors` for the input layout; the replay test runs the same function.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| netlens::fuzzing::extractors(data));
