@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -184,17 +184,7 @@ fn finish(mut child: Child, stderr: std::thread::JoinHandle<String>) -> Value {
         stdout.read_to_end(&mut v).ok();
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().ok();
-            panic!("netlens did not stop within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::util::wait_for_exit(&mut child, 20, "netlens after SIGINT");
     let err = stderr.join().unwrap();
     assert!(status.success(), "exit {status:?}: {err}");
     serde_json::from_slice(&out.join().unwrap()).unwrap_or_else(|e| panic!("{e}: {err}"))

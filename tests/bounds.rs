@@ -55,6 +55,25 @@ fn write_flood(path: &std::path::Path, n: u32, fragments: bool) {
     w.flush().unwrap();
 }
 
+/// Runs netlens with `args` under GNU time: its JSON report and peak RSS in KiB.
+fn report_and_peak_rss(args: &[&str]) -> (serde_json::Value, u64) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak_rss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_netlens"))
+        .args(args)
+        .args(["-q", "--report", "json", "--top", "5"])
+        .output()
+        .expect("GNU time is installed by .ci/install");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_rss_kb="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("time's report");
+    (serde_json::from_slice(&out.stdout).unwrap(), rss_kb)
+}
+
 #[test]
 fn random_source_flood_stays_within_the_table_bounds() {
     const PACKETS: u32 = 2_000_000;
@@ -62,29 +81,15 @@ fn random_source_flood_stays_within_the_table_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("flood.pcap");
     write_flood(&pcap, PACKETS, false);
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "peak_rss_kb=%M"])
-        .arg(env!("CARGO_BIN_EXE_netlens"))
-        .args([
-            "-r",
-            pcap.to_str().unwrap(),
-            "-q",
-            "--report",
-            "json",
-            "--top",
-            "5",
-        ])
-        .args([
-            "--max-flows",
-            &LIMIT.to_string(),
-            "--max-hosts",
-            &LIMIT.to_string(),
-        ])
-        .output()
-        .expect("GNU time is installed by .ci/install");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let limit = LIMIT.to_string();
+    let (r, rss_kb) = report_and_peak_rss(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "--max-flows",
+        &limit,
+        "--max-hosts",
+        &limit,
+    ]);
     assert_eq!(r["packets"], u64::from(PACKETS));
     assert_eq!(r["bytes"], u64::from(PACKETS) * 60);
     let flows = &r["flows"];
@@ -100,11 +105,6 @@ fn random_source_flood_stays_within_the_table_bounds() {
     let hosts = r["hosts"].as_object().unwrap().len() as u64;
     assert!(hosts <= LIMIT, "host table bounded: {hosts}");
     assert!(r["hosts_evicted"].as_u64().unwrap() > u64::from(PACKETS) - LIMIT - 1000);
-    let rss_kb: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kb="))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("time's report");
     eprintln!(
         "flood: {PACKETS} packets, {} flows evicted, peak RSS {} MiB, {} bytes per flow",
         flows["evicted"],
@@ -123,37 +123,17 @@ fn fragment_flood_stays_within_the_table_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("fragments.pcap");
     write_flood(&pcap, PACKETS, true);
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "peak_rss_kb=%M"])
-        .arg(env!("CARGO_BIN_EXE_netlens"))
-        .args([
-            "-r",
-            pcap.to_str().unwrap(),
-            "-q",
-            "--report",
-            "json",
-            "--top",
-            "5",
-        ])
-        .args([
-            "--max-flows",
-            "10000",
-            "--max-hosts",
-            "10000",
-            "--no-alerts",
-        ])
-        .output()
-        .expect("GNU time is installed by .ci/install");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (r, rss_kb) = report_and_peak_rss(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "--max-flows",
+        "10000",
+        "--max-hosts",
+        "10000",
+        "--no-alerts",
+    ]);
     assert_eq!(r["packets"], u64::from(PACKETS));
     assert_eq!(r["fragments"], u64::from(PACKETS));
-    let rss_kb: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kb="))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("time's report");
     eprintln!(
         "fragment flood: {PACKETS} first fragments, peak RSS {} MiB",
         rss_kb / 1024

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::netlens;
 
@@ -58,17 +58,7 @@ pub fn wait(mut child: Child) -> (std::process::ExitStatus, Vec<u8>) {
         stdout.read_to_end(&mut out).ok();
         out
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().ok();
-            panic!("netlens did not stop within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::util::wait_for_exit(&mut child, 20, "netlens after SIGINT");
     (status, reader.join().unwrap())
 }
 
