@@ -170,12 +170,14 @@ fn run(cli: &mut Cli) -> Result<ExitCode, Failure> {
 }
 
 /// The capture is open: give up privileges (before any output file is opened, so those belong to
-/// the user netlens now runs as), then let signals stop the run.
+/// the user netlens now runs as), confine writes to the output folders, then let signals stop
+/// the run.
 fn open_done(config: &Config, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let dropped = crate::privileges::drop_privileges(&config.run_as).map_err(runtime)?;
     if let Some(line) = dropped.banner() {
         eprintln!("{line}");
     }
+    crate::sandbox::confine(&config.output_folders(), true).map_err(runtime)?;
     install_signal_handler(Arc::clone(stop));
     Ok(())
 }

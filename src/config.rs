@@ -66,6 +66,20 @@ pub enum UsageError {
 }
 
 impl Config {
+    /// The folders the run's output files (`--db`, `-w`, `--jsonl`) are written in: the only
+    /// places a confined run may write (see `sandbox`). `-` (standard output) needs none.
+    pub fn output_folders(&self) -> Vec<std::path::PathBuf> {
+        let db = self.db.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let save = self.save.as_ref().map(|s| s.path.clone());
+        let jsonl = self.jsonl.as_ref().map(|(p, _)| p.clone());
+        [db, save, jsonl]
+            .into_iter()
+            .flatten()
+            .filter(|path| path != "-")
+            .map(|path| crate::sandbox::output_folder(&path))
+            .collect()
+    }
+
     /// Validates `cli`. `source` comes from the flags or the interactive set-up.
     pub fn from_cli(cli: &Cli) -> Result<Config, UsageError> {
         let source = match (&cli.read, cli.interfaces.is_empty()) {

@@ -78,6 +78,13 @@ pub fn decode(data: &[u8]) {
     };
     let link = link_of(usize::from(u16::from_le_bytes(*selector)));
     let packet = wire::decode(link, frame);
+    // The fast path for common frames must give exactly what the general path gives.
+    let general = wire::packet::decode_general(link, frame);
+    assert_eq!(
+        format!("{packet:?}"),
+        format!("{general:?}"),
+        "fast and general decoders disagree"
+    );
     let frame = Frame {
         ts: Timestamp(1_700_000_000_123_456_789),
         // A frame cut by the snaplen: the wire length is larger than what was captured.
@@ -96,7 +103,6 @@ pub fn decode(data: &[u8]) {
         packet.l4_class(),
     );
     let _ = packet.app.name();
-    let _ = format!("{packet:?}");
     render_all(&frame, &packet);
 }
 

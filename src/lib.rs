@@ -14,6 +14,7 @@ pub mod history;
 pub mod output;
 pub mod pipeline;
 pub mod privileges;
+pub mod sandbox;
 pub mod setup;
 pub mod store;
 pub mod time;

@@ -12,6 +12,7 @@ mod bounds;
 mod cli_errors;
 mod corpus;
 mod engine_vs_tshark;
+mod fast_path;
 mod faults;
 mod fuzz_replay;
 mod history;

@@ -866,8 +866,9 @@ fn browser_shows_a_paced_capture_and_updates() {
 fn browser_renders_hostile_names_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("xss.pcap");
-    // Six seconds of rounds, paced, so the page also sees the numbers move.
-    write_xss_capture(&file, 12);
+    // Thirty seconds of rounds, paced, so the page also sees the numbers move, even when a
+    // loaded machine takes several seconds to start the browser.
+    write_xss_capture(&file, 60);
     let server = reading(&file, &["--pace"]);
     let shot = target_dir().join("web-e2e-xss.png");
     let seen = run_browser(

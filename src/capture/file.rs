@@ -170,6 +170,9 @@ pub fn read_from_with_buffer(
     let mut offset: u64 = 0;
     let mut buffer_size = initial;
     loop {
+        if format == Format::Pcapng {
+            check_block_len(reader.data(), path, frames, offset)?;
+        }
         let flow = match reader.next() {
             Ok((consumed, block)) => {
                 let flow = handle_block(block, &mut ifaces, &mut frames, path, offset, sink)?;
@@ -250,7 +253,7 @@ pub fn pseudo_header_len(link: LinkType) -> u32 {
 }
 
 /// The container format, as far as judging a pending block's length field needs it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Pcap { little_endian: bool },
     Pcapng,
@@ -291,6 +294,20 @@ fn claimed_len(data: &[u8], format: Format) -> Option<u64> {
             16 + u64::from(caplen)
         }
     })
+}
+
+/// Every pcapng block holds at least its type and two length fields (12 bytes). pcap-parser
+/// 0.17 subtracts 12 from the length of some block types (a Process Information Block, 0x80000001)
+/// before checking it, which overflows on a shorter claim (found by the `pcap_reader` fuzz
+/// target), so such a block ends the read here, as damage, as Wireshark reports it.
+fn check_block_len(data: &[u8], path: &str, frames: u64, offset: u64) -> Result<(), FileError> {
+    match claimed_len(data, Format::Pcapng) {
+        Some(claim) if claim < 12 => {
+            let what = format!("a block's length field says {claim} bytes (the least is 12)");
+            Err(corrupt(path, frames, offset, what))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Doubles the read buffer for a block that does not fit, after checking the block's own length

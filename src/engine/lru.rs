@@ -78,8 +78,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// The entry for `key`, moved to the most-recent end.
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
         let i = self.find(key)?;
-        self.unlink(i);
-        self.link_tail(i);
+        self.move_to_tail(i);
         self.slot_mut(i).map(|s| &mut s.value)
     }
 
@@ -87,8 +86,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// lookup for a known key).
     pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         if let Some(i) = self.find(&key) {
-            self.unlink(i);
-            self.link_tail(i);
+            self.move_to_tail(i);
             if self.slot(i).is_some() {
                 return match self.slots.get_mut(i as usize) {
                     Some(Some(s)) => &mut s.value,
@@ -206,6 +204,15 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         if let Some(s) = self.slot_mut(i) {
             s.prev = NIL;
             s.next = NIL;
+        }
+    }
+
+    /// Marks slot `i` most recent. Packets come in bursts per flow and host, so it often is
+    /// already, and then the four links of an unlink and relink need not be written.
+    fn move_to_tail(&mut self, i: u32) {
+        if i != self.tail {
+            self.unlink(i);
+            self.link_tail(i);
         }
     }
 

@@ -168,6 +168,9 @@ pub fn open_writer(path: &Path) -> Result<(Connection, WriterLock), StoreError> 
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         // In WAL mode NORMAL never corrupts; a power cut may lose the last commits only.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Sorts and temporary tables stay in memory: a confined run may write only beside the
+        // database (see `sandbox`), not in /tmp.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // With NORMAL the only fsyncs are at checkpoints, and on a plain disk they, not SQLite,
         // set the pace (the default checkpoint every 1000 pages halved the packet-row rate).
         // Checkpoint every WAL_PAGES pages instead, and trim the WAL back to that size after.

@@ -274,7 +274,7 @@ pub struct DnsAnswer<'a> {
 }
 
 /// What a monitor shows about one DNS message.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct DnsSummary<'a> {
     pub id: u16,
     pub is_response: bool,
@@ -284,16 +284,60 @@ pub struct DnsSummary<'a> {
     pub question: Option<(DnsName<'a>, u16)>,
     /// ANCOUNT from the header.
     pub answer_count: u16,
-    answers: [Option<DnsAnswer<'a>>; MAX_ANSWERS],
     /// The TC bit was set, or the message ended (or held a record we could not walk) before all
     /// counted sections were read.
     pub truncated: bool,
+    /// The message, where the answer section starts and how many answers parsed there (at most
+    /// [`MAX_ANSWERS`]). The answers are read again when asked for, rather than kept: a summary
+    /// rides in every decoded packet, and most packets are not DNS.
+    msg: &'a [u8],
+    answers_at: usize,
+    answers_ok: u8,
 }
 
 impl<'a> DnsSummary<'a> {
     /// The first up to [`MAX_ANSWERS`] answer RRs, in message order.
-    pub fn answers(&self) -> impl Iterator<Item = &DnsAnswer<'a>> + '_ {
-        self.answers.iter().flatten()
+    pub fn answers(&self) -> impl Iterator<Item = DnsAnswer<'a>> + 'a {
+        let msg = self.msg;
+        let mut pos = self.answers_at;
+        (0..self.answers_ok).map_while(move |_| {
+            let rr = read_rr(msg, pos)?;
+            pos = rr.end;
+            Some(answer_of(msg, &rr))
+        })
+    }
+}
+
+impl core::fmt::Debug for DnsSummary<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        struct Answers<'s, 'a>(&'s DnsSummary<'a>);
+        impl core::fmt::Debug for Answers<'_, '_> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_list().entries(self.0.answers()).finish()
+            }
+        }
+        f.debug_struct("DnsSummary")
+            .field("id", &self.id)
+            .field("is_response", &self.is_response)
+            .field("opcode", &self.opcode)
+            .field("rcode", &self.rcode)
+            .field("question", &self.question)
+            .field("answer_count", &self.answer_count)
+            .field("answers", &Answers(self))
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
+fn answer_of<'a>(msg: &'a [u8], rr: &Rr) -> DnsAnswer<'a> {
+    DnsAnswer {
+        name: DnsName {
+            msg,
+            offset: rr.name,
+        },
+        rtype: rr.rtype,
+        ttl: rr.ttl,
+        data: rdata(msg, rr),
     }
 }
 
@@ -393,8 +437,10 @@ fn parse_message(msg: &[u8], transport: Transport) -> Option<DnsSummary<'_>> {
         rcode,
         question: None,
         answer_count: ancount,
-        answers: [None; MAX_ANSWERS],
         truncated: tc,
+        msg,
+        answers_at: 0,
+        answers_ok: 0,
     };
 
     let mut pos = HEADER_LEN;
@@ -428,23 +474,14 @@ fn parse_message(msg: &[u8], transport: Transport) -> Option<DnsSummary<'_>> {
         }
     }
 
-    let mut stored = 0usize;
+    summary.answers_at = pos;
     for _ in 0..ancount {
         let Some(rr) = read_rr(msg, pos) else {
             summary.truncated = true;
             return Some(summary);
         };
-        if let Some(slot) = summary.answers.get_mut(stored) {
-            *slot = Some(DnsAnswer {
-                name: DnsName {
-                    msg,
-                    offset: rr.name,
-                },
-                rtype: rr.rtype,
-                ttl: rr.ttl,
-                data: rdata(msg, &rr),
-            });
-            stored += 1;
+        if usize::from(summary.answers_ok) < MAX_ANSWERS {
+            summary.answers_ok += 1;
         }
         pos = rr.end;
     }

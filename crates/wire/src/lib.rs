@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+mod fast;
 pub mod http;
 pub mod icmp;
 pub mod link;

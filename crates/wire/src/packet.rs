@@ -10,6 +10,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
 
 use crate::dns::{self, DnsSummary};
+use crate::fast;
 use crate::http::{self, HttpSummary};
 use crate::link::{self, LinkType, Mac, Next};
 use crate::services::L4;
@@ -197,10 +198,6 @@ pub enum Transport {
 }
 
 /// What the payload says, when netlens recognises it.
-///
-/// The DNS variant is large (it keeps up to 8 answers inline); boxing it would allocate per DNS
-/// packet, and the packet lives on the stack for one frame only, so the size is the cheaper cost.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub enum App<'a> {
     Dns(DnsSummary<'a>),
@@ -345,18 +342,55 @@ impl<'a> Packet<'a> {
 /// real traffic uses one or two; hostile input must not make the work unbounded.
 const MAX_DEPTH: u8 = 4;
 
+/// Where a nested decode is: how many encapsulations deep, and whether the fast path is on.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    depth: u8,
+    fast: bool,
+}
+
+impl Walk {
+    fn deeper(self) -> Walk {
+        Walk {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+}
+
 /// Decodes one frame captured with link type `link`.
 pub fn decode(link: LinkType, frame: &[u8]) -> Packet<'_> {
+    decode_with(link, frame, true)
+}
+
+/// [`decode`] without the fast path for common frames: every frame through etherparse. Only
+/// for tests and fuzzing, which check that both give the same packet.
+#[doc(hidden)]
+pub fn decode_general(link: LinkType, frame: &[u8]) -> Packet<'_> {
+    decode_with(link, frame, false)
+}
+
+fn decode_with(link: LinkType, frame: &[u8], fast_path: bool) -> Packet<'_> {
     let mut packet = Packet::empty();
-    decode_link(&mut packet, link, frame, 0);
+    let walk = Walk {
+        depth: 0,
+        fast: fast_path,
+    };
+    decode_link(&mut packet, link, frame, walk);
     packet.app = app_hint(&packet);
     packet
 }
 
-fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], depth: u8) {
+fn apply<'a>(packet: &mut Packet<'a>, fast: fast::Fast<'a>) {
+    packet.net = fast.net;
+    packet.transport = fast.transport;
+    packet.payload = fast.payload;
+}
+
+fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], walk: Walk) {
     if let Some((inner, rest)) = pktap(link, frame) {
-        if depth < MAX_DEPTH {
-            decode_link(packet, inner, rest, depth + 1);
+        if walk.depth < MAX_DEPTH {
+            decode_link(packet, inner, rest, walk.deeper());
         }
         return;
     }
@@ -364,13 +398,13 @@ fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], dep
     packet.src_mac = stripped.src_mac;
     packet.dst_mac = stripped.dst_mac;
     match stripped.next {
-        Next::Ethernet(bytes) => from_ethernet(packet, bytes, depth),
-        Next::EtherType(ethertype, bytes) => from_ethertype(packet, ethertype, bytes, depth),
+        Next::Ethernet(bytes) => from_ethernet(packet, bytes, walk),
+        Next::EtherType(ethertype, bytes) => from_ethertype(packet, ethertype, bytes, walk),
         // A link type that names the IP version is believed over the version nibble, as tshark does.
         Next::Ip(bytes) => match link {
-            LinkType::Ipv4 => from_ethertype(packet, ETHERTYPE_IPV4, bytes, depth),
-            LinkType::Ipv6 => from_ethertype(packet, ETHERTYPE_IPV6, bytes, depth),
-            _ => from_ip(packet, bytes, depth),
+            LinkType::Ipv4 => from_ethertype(packet, ETHERTYPE_IPV4, bytes, walk),
+            LinkType::Ipv6 => from_ethertype(packet, ETHERTYPE_IPV6, bytes, walk),
+            _ => from_ip(packet, bytes, walk),
         },
         Next::Truncated => packet.stop = Some(Stop::Truncated(Layer::Link)),
         Next::NoNetwork | Next::Unsupported => {}
@@ -397,21 +431,46 @@ fn pktap(link: LinkType, frame: &[u8]) -> Option<(LinkType, &[u8])> {
     Some((LinkType::from_dlt(inner), frame.get(len..)?))
 }
 
-fn from_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], depth: u8) {
+fn from_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], walk: Walk) {
+    if walk.fast {
+        if let Some((dst, src, vlan, fast)) = fast::ethernet(bytes) {
+            packet.dst_mac = Some(dst);
+            packet.src_mac = Some(src);
+            if packet.vlan.is_none() {
+                packet.vlan = vlan;
+            }
+            return apply(packet, fast);
+        }
+    }
     match LaxSlicedPacket::from_ethernet(bytes) {
-        Ok(sliced) => fill(packet, &sliced, None, depth),
+        Ok(sliced) => fill(packet, &sliced, None, walk),
         Err(_) => packet.stop = Some(Stop::Truncated(Layer::Link)),
     }
 }
 
-fn from_ethertype<'a>(packet: &mut Packet<'a>, ethertype: u16, bytes: &'a [u8], depth: u8) {
+fn from_ethertype<'a>(packet: &mut Packet<'a>, ethertype: u16, bytes: &'a [u8], walk: Walk) {
+    if walk.fast {
+        if let Some(fast) = fast::ip(ethertype, bytes) {
+            return apply(packet, fast);
+        }
+    }
     let sliced = LaxSlicedPacket::from_ether_type(EtherType(ethertype), bytes);
-    fill(packet, &sliced, Some(ethertype), depth);
+    fill(packet, &sliced, Some(ethertype), walk);
 }
 
-fn from_ip<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], depth: u8) {
+fn from_ip<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], walk: Walk) {
+    if walk.fast {
+        let ethertype = match bytes.first().map(|b| b >> 4) {
+            Some(4) => ETHERTYPE_IPV4,
+            Some(6) => ETHERTYPE_IPV6,
+            _ => 0,
+        };
+        if let Some(fast) = fast::ip(ethertype, bytes) {
+            return apply(packet, fast);
+        }
+    }
     match LaxSlicedPacket::from_ip(bytes) {
-        Ok(sliced) => fill(packet, &sliced, None, depth),
+        Ok(sliced) => fill(packet, &sliced, None, walk),
         Err(_) => {
             // The version nibble is all a raw IP packet has to say what it was.
             let nibble = bytes.first().map_or(0, |b| b >> 4);
@@ -486,7 +545,7 @@ fn fill<'a>(
     packet: &mut Packet<'a>,
     sliced: &LaxSlicedPacket<'a>,
     outer_ethertype: Option<u16>,
-    depth: u8,
+    walk: Walk,
 ) {
     if let Some(LinkSlice::Ethernet2(eth)) = &sliced.link {
         packet.src_mac = Some(eth.source());
@@ -569,14 +628,14 @@ fn fill<'a>(
             );
         }
         None => {
-            if depth < MAX_DEPTH {
+            if walk.depth < MAX_DEPTH {
                 if let (Some(et), Some(p)) = (ethertype, &ether_payload) {
                     match inner_of(et, p.payload) {
-                        Some(Inner::Ip(b)) => return from_ip(packet, b, depth + 1),
+                        Some(Inner::Ip(b)) => return from_ip(packet, b, walk.deeper()),
                         Some(Inner::EtherType(t, b)) => {
-                            return from_ethertype(packet, t, b, depth + 1)
+                            return from_ethertype(packet, t, b, walk.deeper())
                         }
-                        Some(Inner::Ethernet(b)) => return from_ethernet(packet, b, depth + 1),
+                        Some(Inner::Ethernet(b)) => return from_ethernet(packet, b, walk.deeper()),
                         None => {}
                     }
                 }
