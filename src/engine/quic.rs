@@ -9,6 +9,7 @@
 
 use ring::aead::{self, quic, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
+use wire::bytes::be32;
 
 const V1: u32 = 0x0000_0001;
 const V2: u32 = 0x6b33_43cf;
@@ -279,10 +280,6 @@ fn varint(b: &[u8]) -> Option<(u64, usize)> {
         v = (v << 8) | u64::from(x);
     }
     Some((v, len))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@
 use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::bytes::{be16, be32};
+
 /// How many answer RRs a [`DnsSummary`] keeps (the rest are only counted).
 pub const MAX_ANSWERS: usize = 8;
 
@@ -43,16 +45,6 @@ const TYPE_AAAA: u16 = 28;
 
 /// Opcode 6 is DNS Stateful Operations (RFC 8490), whose messages carry no sections at all.
 const OPCODE_DSO: u8 = 6;
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let bytes: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_be_bytes(bytes))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let bytes: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(bytes))
-}
 
 /// Why a name could not be walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

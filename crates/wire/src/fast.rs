@@ -11,6 +11,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::bytes::{be16, be32};
 use crate::link::Mac;
 use crate::packet::{
     Fragment, Icmp, Ip, Net, Tcp, TcpFlags, Transport, Udp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
@@ -178,14 +179,4 @@ fn icmp<'a>(msg: &'a [u8], echo_types: &[u8]) -> Option<(Icmp, &'a [u8])> {
         None
     };
     Some((Icmp { ty, code, echo }, rest))
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at + 2)?;
-    Some(u16::from_be_bytes([s[0], s[1]]))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at + 4)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }

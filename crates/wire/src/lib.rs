@@ -6,6 +6,7 @@
 //! that loses the layers already decoded.
 #![forbid(unsafe_code)]
 
+pub mod bytes;
 pub mod dns;
 mod fast;
 pub mod http;

@@ -14,6 +14,8 @@
 //! The header layouts follow the tcpdump.org link-layer header type registry
 //! (<https://www.tcpdump.org/linktypes.html>) and the specs cited at each decoder.
 
+use crate::bytes::{be16, le16, le32};
+
 /// A capture's link type (pcap `LINKTYPE_` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkType {
@@ -230,25 +232,7 @@ pub fn strip(link: LinkType, frame: &[u8]) -> Link<'_> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Byte helpers: every read is bounds-checked and returns None past the end.
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..)?
-        .first_chunk::<2>()
-        .map(|c| u16::from_be_bytes(*c))
-}
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..)?
-        .first_chunk::<2>()
-        .map(|c| u16::from_le_bytes(*c))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..)?
-        .first_chunk::<4>()
-        .map(|c| u32::from_le_bytes(*c))
-}
+// Byte helpers: every read is bounds-checked and returns None past the end (see crate::bytes).
 
 fn mac_at(b: &[u8], at: usize) -> Option<Mac> {
     b.get(at..)?.first_chunk::<6>().copied()

@@ -14,6 +14,8 @@
 //!   end of the bytes we have is a cut segment and sets `incomplete`. Values (SNI, ALPN) are only
 //!   reported when their extension is entirely present.
 
+use crate::bytes::{be16, be24};
+
 /// Record header: type, version, length (RFC 8446 §5.1).
 const RECORD_HEADER_LEN: usize = 5;
 /// TLSPlaintext.length must not exceed 2^14; TLSCiphertext may add up to 2048 (RFC 5246
@@ -67,16 +69,6 @@ pub struct TlsSummary<'a> {
     /// The ClientHello continues past this payload (record or handshake length larger than the
     /// bytes present, or the handshake spans records).
     pub incomplete: bool,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let bytes: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
-    Some(u16::from_be_bytes(bytes))
-}
-
-fn be24(b: &[u8], at: usize) -> Option<usize> {
-    let bytes: [u8; 3] = b.get(at..at.checked_add(3)?)?.try_into().ok()?;
-    Some((usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]))
 }
 
 /// A printable-ASCII, non-empty string (SNI host names are ASCII, RFC 6066 §3; ALPN ids are
