@@ -6,8 +6,10 @@ Creates two network namespaces (nlbenchS, nlbenchR) joined by a veth pair and se
 with one or both generators:
 
 - tcpreplay: replays a gen_traffic.py capture at full speed and at fixed rates;
-- trafgen (Debian's netsniff-ng): sends frames sampled evenly from the same capture, at a ladder
-  of packet rates (`-b Npps`) and at its top speed.
+- trafgen (Debian's netsniff-ng): sends frames sampled evenly from the same capture, paced at a
+  ladder of steady packet rates by a tbf qdisc on the sending veth, and at its top speed;
+- trafgen-burst: the same frames with trafgen's own `-b Npps` (N frames at top speed, then a
+  pause until the second is over).
 
 On the nlbenchR end it captures with netlens and with `tcpdump -w /dev/null`, one capturer at a
 time. netlens runs with AF_PACKET fanout rings or libpcap (--workers 2, engine on, no database),
@@ -36,7 +38,9 @@ NS_SEND, NS_RECV = 'nlbenchS', 'nlbenchR'
 VETH_SEND, VETH_RECV = 'vbS', 'vbR'
 MARK_START = '<!-- live:start -->'
 MARK_END = '<!-- live:end -->'
-GENERATORS = ('tcpreplay', 'trafgen')
+GENERATORS = ('tcpreplay', 'trafgen', 'trafgen-burst')
+# tbf's bucket when pacing trafgen: frames leave in bursts of at most this many bytes.
+TBF_BURST = 64 * 1024
 # Every capturer the script knows. netlens ones: the arguments after the common ones ({W} is
 # --workers, {DB} the database file).
 NETLENS_COMMON = ['-i', VETH_RECV, '-q', '--report', 'json', '--stats-interval', '0', '-Z', 'root']
@@ -54,6 +58,7 @@ CAPTURERS = {
 DEFAULT_CAPTURERS = {
     'tcpreplay': 'netlens-afpacket,netlens-libpcap,netlens-libpcap -B 65536,netlens-db,tcpdump',
     'trafgen': 'tcpdump,netlens-db,netlens-db-afpacket,netlens-afpacket',
+    'trafgen-burst': 'tcpdump,netlens-db,netlens-db-afpacket,netlens-afpacket',
 }
 
 
@@ -112,13 +117,15 @@ def max_frame(path):
 
 def trafgen_config(capture, frames):
     """A trafgen packet configuration of `frames` frames taken evenly from `capture` (every k-th
-    frame, so the protocol and size mix is the capture's), written once into bench/out/."""
+    frame, so the protocol and size mix is the capture's), written once into bench/out/; and the
+    frames' mean length (trafgen sends them round robin, so that is the mean on the wire)."""
     path = os.path.splitext(capture)[0] + f'-trafgen-{frames}.cfg'
-    if os.path.exists(path):
-        return path
     _, records = pcap_records(capture)
     step = max(1, len(records) // frames)
     picked = [data for _, data in records[::step][:frames]]
+    mean = sum(len(d) for d in picked) / len(picked)
+    if os.path.exists(path):
+        return path, mean
     part = path + '.part'
     with open(part, 'w') as f:
         f.write(f'/* {len(picked)} frames: every {step}th frame of '
@@ -126,7 +133,7 @@ def trafgen_config(capture, frames):
         for data in picked:
             f.write('{ ' + ', '.join(f'0x{b:02x}' for b in data) + ' }\n')
     os.replace(part, path)
-    return path
+    return path, mean
 
 
 def start_capture(cmd, ready_text, log):
@@ -199,15 +206,41 @@ def peak_rate(samples, window=0.1):
     return best
 
 
-def trafgen(cfg, rate, seconds, top_packets, tmp):
-    """trafgen from the sending namespace: (packets sent, average pps, peak pps over 100 ms,
-    command). One process (-P 1, on CPU 0) so the other CPU is left to the capturer;
-    --no-sock-mem: do not change the host's socket memory sysctls."""
-    n = top_packets if rate == 'top' else rate * seconds
+def tbf(rate, mean_len):
+    """Paces the sending veth to `rate` frames/s of `mean_len` bytes with a tbf qdisc (None:
+    removes it). tbf counts bytes, so the frame rate is steady only because trafgen sends the
+    same frames round robin, many cycles per second."""
+    sh('tc', '-n', NS_SEND, 'qdisc', 'del', 'dev', VETH_SEND, 'root', check=False)
+    if rate is None:
+        return None
+    cmd = ['tc', 'qdisc', 'add', 'dev', VETH_SEND, 'root', 'tbf',
+           'rate', f'{round(rate * mean_len * 8)}bit', 'burst', str(TBF_BURST), 'latency', '50ms']
+    sh('tc', '-n', NS_SEND, *cmd[1:])
+    return cmd
+
+
+def qdisc_drops():
+    r = sh('tc', '-n', NS_SEND, '-s', '-j', 'qdisc', 'show', 'dev', VETH_SEND, check=False)
+    try:
+        return sum(q.get('drops', 0) for q in json.loads(r.stdout))
+    except ValueError:
+        return 0
+
+
+def trafgen(cfg, rate, opts, tmp, burst):
+    """trafgen from the sending namespace: (packets trafgen sent, average pps, peak pps over
+    100 ms, command). One process (-P 1, on CPU 0) so the other CPU is left to the capturer;
+    --no-sock-mem: do not change the host's socket memory sysctls. Paced (burst False): through
+    the qdisc (--qdisc-path), where tbf() holds it to `rate`; burst: trafgen's own -b Npps."""
+    n = opts.trafgen_top_packets if rate == 'top' else rate * opts.trafgen_seconds
     cmd = ['trafgen', '-o', VETH_SEND, '-i', cfg, '-n', str(n), '-P', '1', '--no-sock-mem',
            '--notouch-irq']
-    if rate != 'top':
+    if rate != 'top' and burst:
         cmd += ['-b', f'{rate}pps']
+    elif rate != 'top':
+        # Through the qdisc, with blocking sends (-t 0: trafgen's per-frame path with no gap),
+        # so a full tbf queue makes trafgen wait instead of dropping.
+        cmd += ['--qdisc-path', '-t', '0']
     out_path = os.path.join(tmp, 'trafgen.out')
     with open(out_path, 'w') as out:
         # cwd: trafgen makes (and removes) a scratch file .tmp_mmap in its working directory.
@@ -225,7 +258,8 @@ def trafgen(cfg, rate, seconds, top_packets, tmp):
     if p.returncode != 0 or not sent or not took:
         raise bench.BenchError(f'trafgen failed ({shlex.join(cmd)}): {text.strip()}')
     secs = int(took.group(1)) + int(took.group(2)) / 1e6
-    # The first sample is taken before sending starts, so the peak covers the whole run.
+    # The first sample is taken before sending starts (trafgen reads its config first), so the
+    # peak covers the whole run.
     return int(sent.group(1)), int(sent.group(1)) / secs, peak_rate(samples), cmd
 
 
@@ -262,13 +296,17 @@ def run_one(gen, tool, rate, opts, tmp):
             os.remove(f)
         cmd = netlens_cmd(tool, opts.workers, db)
         p = start_capture(cmd, 'capturing on', log)
-    before = (link_stats(NS_SEND, VETH_SEND), link_stats(NS_RECV, VETH_RECV))
+    shaper = None
     try:
+        if gen == 'trafgen':
+            shaper = tbf(None if rate == 'top' else rate, opts.mean_len)
+        qdrops = qdisc_drops()
+        before = (link_stats(NS_SEND, VETH_SEND), link_stats(NS_RECV, VETH_RECV))
         if gen == 'tcpreplay':
             sent, pps, peak, gen_cmd = replay(opts.capture, rate)
         else:
-            sent, pps, peak, gen_cmd = trafgen(opts.cfg, rate, opts.trafgen_seconds,
-                                               opts.trafgen_top_packets, tmp)
+            sent, pps, peak, gen_cmd = trafgen(opts.cfg, rate, opts, tmp, gen == 'trafgen-burst')
+        qdrops = qdisc_drops() - qdrops
     except BaseException:
         p.kill()
         raise
@@ -280,9 +318,19 @@ def run_one(gen, tool, rate, opts, tmp):
             'tx_dropped': after[0]['tx_dropped'] - before[0]['tx_dropped'],
             'rx': after[1]['rx'] - before[1]['rx'],
             'rx_dropped': after[1]['rx_dropped'] - before[1]['rx_dropped']}
+    if shaper:
+        tbf(None, 0)
     text = open(log).read()
     notes = []
-    if veth['tx'] != sent:
+    if gen.startswith('trafgen'):
+        # What went onto the link is what the capturer was offered; with tbf, trafgen's own
+        # count would include frames the qdisc dropped.
+        if veth['tx'] != sent:
+            notes.append(f'trafgen counted {sent:,}, qdisc dropped {qdrops:,}')
+        if shaper:
+            pps = pps * veth['tx'] / sent if sent else 0.0
+        sent = veth['tx']
+    elif veth['tx'] != sent:
         notes.append(f'vbS sent {veth["tx"]:,}')
     if veth['rx_dropped'] or veth['tx_dropped']:
         notes.append(f'veth dropped rx {veth["rx_dropped"]:,} tx {veth["tx_dropped"]:,}')
@@ -322,7 +370,8 @@ def run_one(gen, tool, rate, opts, tmp):
             notes.append('database not completed')
     return {'gen': gen, 'tool': label, 'rate': rate, 'sent': sent, 'pps': pps, 'peak': peak,
             'captured': got, 'dropped': lost, 'where': where, 'rings': rings,
-            'notes': '; '.join(notes), 'cpu': cpu, 'cmd': shlex.join(cmd), 'gen_cmd': shlex.join(gen_cmd)}
+            'notes': '; '.join(notes), 'cpu': cpu, 'cmd': shlex.join(cmd), 'gen_cmd': shlex.join(gen_cmd),
+            'shaper': shlex.join(shaper) if shaper else None}
 
 
 def rate_label(rate):
@@ -331,7 +380,7 @@ def rate_label(rate):
 
 def table(rows, gen):
     """One line per (rate, capturer); with several rounds each cell lists every round's value."""
-    peak = gen == 'trafgen'
+    peak = gen != 'tcpreplay'
     head = (f'| {gen} rate | achieved pps{" (average)" if peak else ""} '
             f'{"| peak pps (100 ms) " if peak else ""}| capturer | offered | captured '
             '| dropped (netlens: kernel/interface/internal) | missing | per ring (last round) '
@@ -380,14 +429,17 @@ def main():
     ap.add_argument('--gen', default=os.path.join(bench.REPO, '..', 'shared', 'bench', 'gen_traffic.py'))
     ap.add_argument('--packets', type=int, default=300_000, help='capture size (default 300000)')
     ap.add_argument('--seed', type=int, default=1)
-    ap.add_argument('--generator', default='tcpreplay,trafgen',
-                    help='comma-separated: tcpreplay, trafgen (default both)')
+    ap.add_argument('--generator', default='tcpreplay,trafgen,trafgen-burst',
+                    help='comma-separated: tcpreplay, trafgen (paced by tbf), trafgen-burst '
+                         '(trafgen -b Npps) (default all three)')
     ap.add_argument('--rates', default='top,100000,300000,1000000',
                     help="tcpreplay rates, comma-separated: 'top' (--topspeed) or packets/s")
     ap.add_argument('--trafgen-rates', default='100000,200000,400000,600000,800000,1000000,top',
-                    help="trafgen rates, comma-separated: packets/s (trafgen -b Npps) or 'top'")
-    ap.add_argument('--trafgen-seconds', type=int, default=3,
-                    help='trafgen sends rate x this many packets at each rate (default 3)')
+                    help="trafgen rates, comma-separated: packets/s (paced by tbf) or 'top'")
+    ap.add_argument('--burst-rates', default='100000,200000,400000,800000',
+                    help="trafgen-burst rates, comma-separated: packets/s (trafgen -b Npps) or 'top'")
+    ap.add_argument('--trafgen-seconds', type=int, default=2,
+                    help='trafgen sends rate x this many packets at each rate (default 2)')
     ap.add_argument('--trafgen-top-packets', type=int, default=2_000_000,
                     help='packets trafgen sends at top speed (default 2000000)')
     ap.add_argument('--trafgen-frames', type=int, default=10_000,
@@ -418,19 +470,22 @@ def main():
         rates = {
             'tcpreplay': ['top' if r == 'top' else int(r) for r in args.rates.split(',')],
             'trafgen': ['top' if r == 'top' else int(r) for r in args.trafgen_rates.split(',')],
+            'trafgen-burst': ['top' if r == 'top' else int(r) for r in args.burst_rates.split(',')],
         }
         if os.geteuid() != 0:
             raise bench.BenchError('run as root: the benchmark creates network namespaces')
-        for tool in ('ip', 'tcpdump'):
+        for tool in ('ip', 'tcpdump', 'tc'):
             bench.require_tool(tool, f'install it (apt-get install {tool})')
         for g, package in (('tcpreplay', 'tcpreplay'), ('trafgen', 'netsniff-ng')):
-            if g in gens and not shutil.which(g):
+            if any(x.startswith(g) for x in gens) and not shutil.which(g):
                 print(f'installing {package}', flush=True)
                 sh('apt-get', 'install', '-y', '-qq', '--no-install-recommends', package)
         if not args.no_build:
             bench.build()
         args.capture = bench.ensure_capture(args.gen, args.packets, args.seed)
-        args.cfg = trafgen_config(args.capture, args.trafgen_frames) if 'trafgen' in gens else None
+        args.cfg, args.mean_len = None, 0.0
+        if any(g.startswith('trafgen') for g in gens):
+            args.cfg, args.mean_len = trafgen_config(args.capture, args.trafgen_frames)
         m = bench.machine()
         rows = []
         tmp = os.path.join(bench.OUT_DIR, 'live')
@@ -472,10 +527,16 @@ def main():
             how = (f'`{shown.rsplit(" ", 1)[0].replace("--topspeed", "--topspeed|--pps N")} '
                    f'FILE` in `{NS_SEND}`')
         else:
-            shown = re.sub(r' -n \d+', ' -n N', re.sub(r' -b \d+pps', '', shown))
-            how = (f'`{shown} [-b Npps]` in `{NS_SEND}` '
+            shown = re.sub(r' -n \d+', ' -n N', re.sub(r' (-b \d+pps|--qdisc-path -t 0)', '', shown))
+            extra = '-b Npps' if g == 'trafgen-burst' else '--qdisc-path -t 0'
+            how = (f'`{shown} [{extra}]` in `{NS_SEND}` '
                    f'(`-n` = rate × {args.trafgen_seconds}, or {args.trafgen_top_packets:,} '
-                   f'at top speed; {args.trafgen_frames:,} frames taken evenly from the capture)')
+                   f'at top speed; {args.trafgen_frames:,} frames taken evenly from the capture, '
+                   f'{args.mean_len:.0f} bytes on average)')
+            shaped = next((r['shaper'] for r in mine if r['shaper']), None)
+            if shaped:
+                how += (f', paced by `tc -n {NS_SEND} {shaped.replace("tc ", "", 1)}` '
+                        f'(rate = packets/s × {args.mean_len:.0f} bytes × 8; none at top speed)')
         parts += ['', f'#### {g}: {how}', '', table(rows, g), '', onset(rows, g, rates[g])]
     parts.append(MARK_END)
     text = '\n'.join(parts)
