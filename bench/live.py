@@ -3,7 +3,7 @@
 and lost.
 
 Creates two network namespaces (nlbenchS, nlbenchR) joined by a veth pair and sends from nlbenchS
-with one or both generators:
+with one or more generators:
 
 - tcpreplay: replays a gen_traffic.py capture at full speed and at fixed rates;
 - trafgen (Debian's netsniff-ng): sends frames sampled evenly from the same capture, paced at a
@@ -53,6 +53,9 @@ CAPTURERS = {
     'netlens-db': ['--db', '{DB}'],
     # The same reading one AF_PACKET ring (64 MiB) instead of libpcap's default 2 MiB buffer.
     'netlens-db-afpacket': ['--db', '{DB}', '--capture', 'afpacket'],
+    # Not run by default; to tell causes apart: a 64 MiB libpcap buffer, and no database.
+    'netlens-db -B 65536': ['--db', '{DB}', '-B', '65536'],
+    'netlens-nodb': ['--no-db'],
     'tcpdump': None,
 }
 DEFAULT_CAPTURERS = {
@@ -491,19 +494,34 @@ def main():
         tmp = os.path.join(bench.OUT_DIR, 'live')
         os.makedirs(tmp, exist_ok=True)
         netns_up(max(1500, max_frame(args.capture)))
+        stopped = None
         try:
             for _ in range(args.reps):
                 for g in gens:
                     for rate, tool in ((rate, tool) for rate in rates[g] for tool in tools[g]):
-                        r = run_one(g, tool, rate, args, tmp)
+                        try:
+                            r = run_one(g, tool, rate, args, tmp)
+                        except bench.BenchError as e:
+                            # Keep (and write) what was measured so far.
+                            stopped = f'{g} {rate_label(rate)} {tool}: {e}'
+                            print(f'live.py: {stopped}', file=sys.stderr)
+                            break
                         print(f'{g} {rate} {r["tool"]}: offered {r["sent"]} at {r["pps"]:.0f} pps'
                               + (f' (peak {r["peak"]:.0f})' if r['peak'] is not None else '')
                               + f', captured {r["captured"]}, dropped {r["where"]}, '
                               f'missing {r["sent"] - r["captured"] - r["dropped"]} {r["rings"]} '
                               f'{r["notes"]}', flush=True)
                         rows.append(r)
+                        with open(os.path.join(tmp, 'rows.json'), 'w') as f:
+                            json.dump(rows, f, indent=1)
+                    if stopped:
+                        break
+                if stopped:
+                    break
         finally:
             netns_down()
+        if not rows:
+            raise bench.BenchError(stopped or 'nothing was measured')
     except bench.BenchError as e:
         print(f'live.py: {e}', file=sys.stderr)
         return 1
@@ -520,8 +538,13 @@ def main():
         *[f'- `ip netns exec {NS_RECV} {c}`'
           for c in sorted({r['cmd'].replace(bench.REPO + os.sep, '') for r in rows})],
     ]
+    if stopped:
+        parts += ['', f'**The run stopped early** ({stopped}); the tables show what was measured '
+                  'before that.']
     for g in gens:
         mine = [r for r in rows if r['gen'] == g]
+        if not mine:
+            continue
         shown = mine[0]['gen_cmd'].replace(bench.REPO + os.sep, '')
         if g == 'tcpreplay':
             how = (f'`{shown.rsplit(" ", 1)[0].replace("--topspeed", "--topspeed|--pps N")} '
@@ -551,7 +574,7 @@ def main():
     for g in gens:
         print(table(rows, g))
         print(onset(rows, g, rates[g]))
-    return 0
+    return 1 if stopped else 0
 
 
 if __name__ == '__main__':
