@@ -139,11 +139,13 @@ def trafgen_config(capture, frames):
     return path, mean
 
 
-def start_capture(cmd, ready_text, log):
-    """Starts a capturer in the receiving namespace and waits until it says it is capturing."""
+def start_capture(cmd, ready_text, log, cpus=None):
+    """Starts a capturer in the receiving namespace (on `cpus` only, when given) and waits until
+    it says it is capturing."""
     err = open(log, 'w+')
     out = open(log + '.out', 'w')
-    p = subprocess.Popen(['ip', 'netns', 'exec', NS_RECV] + cmd, stdout=out, stderr=err,
+    pin = ['taskset', '-c', cpus] if cpus else []
+    p = subprocess.Popen(['ip', 'netns', 'exec', NS_RECV] + pin + cmd, stdout=out, stderr=err,
                          stdin=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -293,12 +295,12 @@ def run_one(gen, tool, rate, opts, tmp):
     db = os.path.join(tmp, 'live.db')
     if tool == 'tcpdump':
         cmd = ['tcpdump', '-i', VETH_RECV, '-n', '-w', '/dev/null']
-        p = start_capture(cmd, 'listening on', log)
+        p = start_capture(cmd, 'listening on', log, opts.pin_capturer)
     else:
         for f in glob.glob(db + '*'):
             os.remove(f)
         cmd = netlens_cmd(tool, opts.workers, db)
-        p = start_capture(cmd, 'capturing on', log)
+        p = start_capture(cmd, 'capturing on', log, opts.pin_capturer)
     shaper = None
     try:
         if gen == 'trafgen':
@@ -453,6 +455,9 @@ def main():
                          + f'). Known: {", ".join(CAPTURERS)}')
     ap.add_argument('--workers', type=int, default=2, help='netlens --workers for the '
                     'netlens-afpacket and netlens-libpcap capturers (default 2)')
+    ap.add_argument('--pin-capturer', metavar='CPUS', default=None,
+                    help='run the capturer on these CPUs only (taskset -c CPUS); trafgen runs on '
+                         'CPU 0, so 1 gives sender and capturer one CPU each (default: no pinning)')
     ap.add_argument('--reps', type=int, default=2,
                     help='rounds over all rates and capturers; every round is shown (default 2)')
     ap.add_argument('--no-build', action='store_true', help='use the existing target/release/netlens')
@@ -535,7 +540,8 @@ def main():
         f'`{os.path.relpath(args.capture, bench.REPO)}` ({args.packets:,} packets); '
         f'capturers in `{NS_RECV}`, one at a time:',
         '',
-        *[f'- `ip netns exec {NS_RECV} {c}`'
+        *[f'- `ip netns exec {NS_RECV} '
+          f'{"taskset -c " + args.pin_capturer + " " if args.pin_capturer else ""}{c}`'
           for c in sorted({r['cmd'].replace(bench.REPO + os.sep, '') for r in rows})],
     ]
     if stopped:
