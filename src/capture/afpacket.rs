@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use hashbrown::HashSet;
 use wire::LinkType;
 
@@ -43,6 +43,8 @@ const BLOCK_TIMEOUT_MS: u32 = 10;
 const IMMEDIATE_BLOCK_TIMEOUT_MS: u32 = 1;
 /// Longest sleep in poll() before a ring thread looks at the stop flag again.
 const POLL_INTERVAL_MS: i32 = 50;
+/// How long a ring thread waits for room in the processing channel before it looks at `stop`.
+const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Flows each ring remembers for the symmetry figure; past this it stops adding (and says so).
 pub const FLOWS_TRACKED: usize = 1 << 16;
 /// `tp_frame_size`: TPACKET_V3 packs frames of any size into blocks, but the kernel still wants
@@ -513,28 +515,33 @@ impl RingWorker {
         }
     }
 
-    /// Sends `batch` and puts an empty one in its place, or counts its frames as dropped when
-    /// the processing side is full. (The same policy as the libpcap path: never block the
-    /// ring, which would turn into kernel drops we could not attribute.)
+    /// Sends `batch` and puts an empty one in its place. When the processing side is full this
+    /// waits, holding the ring block it is reading: the kernel goes on filling the other blocks,
+    /// so a burst is absorbed by the whole ring (64 MiB), not by the channel's few thousand
+    /// frames, and only a ring that overflows loses packets, counted by the kernel as drops
+    /// (PACKET_STATISTICS), as tcpdump's buffer does. Frames still waiting when the run stops
+    /// are counted as internal drops.
     fn send(&self, batch: &mut Batch, ring: &Ring, if_drops_at_start: Option<u64>) {
         self.read_stats(ring, if_drops_at_start);
-        if self.tx.is_full() {
-            self.drops
-                .internal
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.reset(self.iface, LinkType::Ethernet);
-            return;
-        }
-        let full = std::mem::replace(batch, self.fresh_batch());
-        match self.tx.try_send(full) {
-            Ok(()) => {}
-            // Another ring filled the channel just now.
-            Err(TrySendError::Full(b)) => {
-                self.drops
-                    .internal
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+        let mut full = std::mem::replace(batch, self.fresh_batch());
+        loop {
+            match self.tx.send_timeout(full, HANDOVER_WAIT) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(b)) if !self.stop.load(Ordering::Relaxed) => {
+                    self.read_stats(ring, if_drops_at_start);
+                    full = b;
+                }
+                Err(SendTimeoutError::Timeout(b)) => {
+                    self.drops
+                        .internal
+                        .fetch_add(b.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    self.stop.store(true, Ordering::Relaxed);
+                    return;
+                }
             }
-            Err(TrySendError::Disconnected(_)) => self.stop.store(true, Ordering::Relaxed),
         }
     }
 
