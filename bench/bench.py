@@ -15,7 +15,8 @@ JSON report. The table is printed and written into BENCHMARKS.md between the mar
 
 Any missing requirement (generator, GNU time, tcpdump, a netlens binary, tshark when --tshark is
 given) stops the run with a message and a non-zero exit: netlens and tcpdump are never skipped.
-softflowd is timed only when installed, and exports only to 127.0.0.1 (port 9, discard).
+softflowd is installed when missing (as root; otherwise skipped), and exports only to 127.0.0.1 (port 9,
+discard).
 """
 
 import argparse
@@ -93,7 +94,11 @@ def build():
 
 
 def softflowd_command(capture):
-    """softflowd reading the file and exporting to 127.0.0.1 only, or None when not installed."""
+    """softflowd reading the file and exporting to 127.0.0.1 only, or None when not installed
+    (as root it is installed from Debian's package first)."""
+    if not shutil.which('softflowd') and os.geteuid() == 0:
+        print('installing softflowd', flush=True)
+        subprocess.run(['apt-get', 'install', '-y', '-qq', 'softflowd'], capture_output=True)
     if not shutil.which('softflowd'):
         return None
     help_text = subprocess.run(['softflowd', '-h'], capture_output=True, text=True)

@@ -25,6 +25,8 @@ struct Netns {
     b: String,
     /// The veth end inside `a`, where netlens captures.
     veth_a: String,
+    /// Its peer, inside `b`.
+    veth_b: String,
 }
 
 fn ip(args: &[&str]) {
@@ -49,8 +51,9 @@ impl Netns {
             a: format!("nlA{tag}"),
             b: format!("nlB{tag}"),
             veth_a: format!("va{tag}"),
+            veth_b: format!("vb{tag}"),
         };
-        let veth_b = format!("vb{tag}");
+        let veth_b = ns.veth_b.clone();
         // Created first so Drop cleans up whatever of the rest succeeded.
         ip(&["netns", "add", &ns.a]);
         ip(&["netns", "add", &ns.b]);
@@ -421,5 +424,48 @@ fn afpacket_needs_exactly_one_real_interface() {
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("--capture libpcap"), "{err}");
+    }
+}
+
+/// A tagged frame arriving on the veth has its 802.1Q tag moved into the packet's metadata by
+/// the kernel's receive path (as a NIC with VLAN offload does), so the frame on the packet
+/// socket has no tag: the AF_PACKET path must put it back from `tp_vlan_tci`, as libpcap does,
+/// or every VLAN id would be lost. The frames are written raw from namespace `b` (this kernel
+/// may have no VLAN devices).
+#[test]
+fn vlan_tags_kept_as_metadata_are_put_back() {
+    let ns = Netns::new();
+    let (af, af_err) = ns.netlens(&["--capture", "afpacket"]);
+    let (pc, pc_err) = ns.netlens(&["--capture", "libpcap"]);
+    let hex = |mac: &str| mac.replace(':', "");
+    let script = format!(
+        r#"
+import socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("{dev}", 0))
+payload = b"v" * 64
+udp = struct.pack("!HHHH", 5555, 9999, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 socket.inet_aton("10.78.0.2"), socket.inet_aton("10.78.0.1"))
+frame = bytes.fromhex("{dst}") + bytes.fromhex("{src}") + struct.pack("!HHH", 0x8100, 10, 0x0800) + ip + udp
+for i in range(20):
+    s.send(frame)
+"#,
+        dev = ns.veth_b,
+        dst = hex(A_MAC),
+        src = hex(B_MAC),
+    );
+    ns.python(&ns.b, &script);
+    std::thread::sleep(Duration::from_millis(300));
+    for (method, report) in [
+        ("afpacket", finish(af, af_err)),
+        ("libpcap", finish(pc, pc_err)),
+    ] {
+        let flows = report["top_flows"].as_array().unwrap();
+        let udp = flows
+            .iter()
+            .find(|f| f["proto"] == 17 && f["server_port"] == 9999)
+            .unwrap_or_else(|| panic!("{method}: no UDP flow in {flows:?}"));
+        assert_eq!(udp["vlan"], 10, "{method}: {udp}");
+        assert_eq!(udp["packets"], 20, "{method}: {udp}");
     }
 }

@@ -135,6 +135,11 @@ const ARPHRD_LOOPBACK: u64 = 772;
 /// Where `sll_pkttype` is in a frame's header: the `sockaddr_ll` follows the tpacket3_hdr
 /// (48 bytes, already TPACKET_ALIGNed), and the packet type is its byte 10.
 const PKTTYPE_OFFSET: usize = 48 + 10;
+/// `tp_status` bits (linux/if_packet.h): the NIC took an 802.1Q tag out of the frame and the
+/// kernel left it in `tp_vlan_tci` (and its TPID in `tp_vlan_tpid`).
+const TP_STATUS_VLAN_VALID: u32 = 0x10;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 0x40;
+const ETH_P_8021Q: u16 = 0x8100;
 
 fn read_sys(name: &str, file: &str) -> Option<u64> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
@@ -472,7 +477,7 @@ impl RingWorker {
                 batch_started = Instant::now();
             }
             let mut seen = 0u64;
-            ring.for_each_frame(block, |ts, orig_len, data| {
+            ring.for_each_frame(block, |ts, orig_len, data, vlan| {
                 seen += 1;
                 if flows.len() < FLOWS_TRACKED {
                     if let Some(key) = flow_key(data) {
@@ -482,7 +487,10 @@ impl RingWorker {
                     self.stats.flows_capped.store(true, Ordering::Relaxed);
                 }
                 let data = data.get(..self.snaplen).unwrap_or(data);
-                batch.push(ts, orig_len, data);
+                match vlan {
+                    Some(tag) => batch.push_with_vlan(ts, orig_len, data, tag),
+                    None => batch.push(ts, orig_len, data),
+                }
                 if batch.len() >= BATCH_FRAMES {
                     self.send(&mut batch, &ring, if_drops_at_start);
                     batch_started = Instant::now();
@@ -586,9 +594,14 @@ impl Ring {
         }
     }
 
-    /// Calls `f(timestamp, wire length, captured bytes)` for each frame of a block the kernel
-    /// has handed to us (its status has TP_STATUS_USER, read with Acquire ordering).
-    fn for_each_frame(&self, i: usize, mut f: impl FnMut(Timestamp, u32, &[u8])) {
+    /// Calls `f(timestamp, wire length, captured bytes, VLAN tag)` for each frame of a block the
+    /// kernel has handed to us (its status has TP_STATUS_USER, read with Acquire ordering). The
+    /// tag (TPID, TCI) is the one the NIC stripped, to be put back as libpcap does.
+    fn for_each_frame(
+        &self,
+        i: usize,
+        mut f: impl FnMut(Timestamp, u32, &[u8], Option<(u16, u16)>),
+    ) {
         // SAFETY: the block belongs to us until we store TP_STATUS_KERNEL, so the kernel does
         // not write it meanwhile; it is `block_size` bytes inside the mapping (i was checked by
         // `block_status`). The slice lives only during this call, while `self` is borrowed.
@@ -613,6 +626,17 @@ impl Ring {
                 return;
             };
             let start = at + usize::from(mac);
+            // tp_status at 20; hv1 (tpacket_hdr_variant1): tp_vlan_tci at 32, tp_vlan_tpid at
+            // 36. libpcap's rule (pcap-linux.c, VLAN_VALID): a non-zero TCI, or the valid bit.
+            let status = read_u32(block, at + 20).unwrap_or(0);
+            let tci = read_u32(block, at + 32).unwrap_or(0);
+            let vlan = (tci != 0 || status & TP_STATUS_VLAN_VALID != 0).then(|| {
+                let tpid = match read_u16(block, at + 36) {
+                    Some(t) if status & TP_STATUS_VLAN_TPID_VALID != 0 && t != 0 => t,
+                    _ => ETH_P_8021Q,
+                };
+                (tpid, (tci & 0xFFFF) as u16)
+            });
             let outgoing = block.get(at + PKTTYPE_OFFSET) == Some(&libc::PACKET_OUTGOING);
             // A frame outside the block would be a kernel bug; skip it rather than trust it.
             let data = block.get(start..start + snap as usize);
@@ -621,6 +645,7 @@ impl Ring {
                     Timestamp::from_parts(i64::from(sec), u64::from(nsec), 1_000_000_000),
                     len,
                     data,
+                    vlan,
                 );
             }
             if next == 0 {

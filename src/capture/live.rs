@@ -101,6 +101,27 @@ impl Batch {
         self.index.push((ts, orig_len, start, data.len()));
     }
 
+    /// Appends a copy of one Ethernet frame with an 802.1Q tag (TPID, TCI) put back after the
+    /// MAC addresses: the NIC took it out and the kernel handed it over on the side.
+    pub(super) fn push_with_vlan(
+        &mut self,
+        ts: Timestamp,
+        orig_len: u32,
+        data: &[u8],
+        (tpid, tci): (u16, u16),
+    ) {
+        let Some((macs, rest)) = data.split_at_checked(12) else {
+            return self.push(ts, orig_len, data);
+        };
+        let start = self.arena.len();
+        self.arena.extend_from_slice(macs);
+        self.arena.extend_from_slice(&tpid.to_be_bytes());
+        self.arena.extend_from_slice(&tci.to_be_bytes());
+        self.arena.extend_from_slice(rest);
+        self.index
+            .push((ts, orig_len.saturating_add(4), start, data.len() + 4));
+    }
+
     pub fn len(&self) -> usize {
         self.index.len()
     }
