@@ -79,20 +79,7 @@ fn ipv4(p: &[u8]) -> Option<Fast<'_>> {
         protocol,
         fragment: Fragment::Whole,
     };
-    let payload = p.get(header_len..total)?;
-    let (transport, payload) = match protocol {
-        PROTO_TCP => tcp(payload)?,
-        PROTO_UDP => udp(payload)?,
-        PROTO_ICMP => {
-            let (icmp, rest) = icmp(payload, &[0, 8])?;
-            // Timestamp messages (13, 14) have a longer header: the general path knows it.
-            if matches!(icmp.ty, 13 | 14) {
-                return None;
-            }
-            (Transport::Icmp(icmp), rest)
-        }
-        _ => return None,
-    };
+    let (transport, payload) = transport(protocol, p.get(header_len..total)?)?;
     Some(Fast {
         net: Net::Ipv4(ip),
         transport,
@@ -119,22 +106,32 @@ fn ipv6(p: &[u8]) -> Option<Fast<'_>> {
         protocol: next,
         fragment: Fragment::Whole,
     };
-    let payload = p.get(40..40 + payload_len)?;
     // Extension headers (hop-by-hop, routing, fragment...) take the general path.
-    let (transport, payload) = match next {
-        PROTO_TCP => tcp(payload)?,
-        PROTO_UDP => udp(payload)?,
-        PROTO_ICMPV6 => {
-            let (icmp, rest) = icmp(payload, &[128, 129])?;
-            (Transport::Icmpv6(icmp), rest)
-        }
-        _ => return None,
-    };
+    let (transport, payload) = transport(next, p.get(40..40 + payload_len)?)?;
     Some(Fast {
         net: Net::Ipv6(ip),
         transport,
         payload,
     })
+}
+
+/// The transport header `protocol` names, read by number whatever the IP version (as
+/// etherparse does); any other protocol, AH included, takes the general path.
+fn transport(protocol: u8, payload: &[u8]) -> Option<(Transport, &[u8])> {
+    match protocol {
+        PROTO_TCP => tcp(payload),
+        PROTO_UDP => udp(payload),
+        PROTO_ICMP => {
+            let (icmp, rest) = icmp(payload, &[0, 8])?;
+            // Timestamp messages (13, 14) have a longer header: the general path knows it.
+            (!matches!(icmp.ty, 13 | 14)).then_some((Transport::Icmp(icmp), rest))
+        }
+        PROTO_ICMPV6 => {
+            let (icmp, rest) = icmp(payload, &[128, 129])?;
+            Some((Transport::Icmpv6(icmp), rest))
+        }
+        _ => None,
+    }
 }
 
 fn tcp(seg: &[u8]) -> Option<(Transport, &[u8])> {

@@ -232,7 +232,7 @@ pub fn strip(link: LinkType, frame: &[u8]) -> Link<'_> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Byte helpers: every read is bounds-checked and returns None past the end (see crate::bytes).
+// MAC and FCS helpers (integer reads are in crate::bytes): bounds-checked, None past the end.
 
 fn mac_at(b: &[u8], at: usize) -> Option<Mac> {
     b.get(at..)?.first_chunk::<6>().copied()
