@@ -24,7 +24,7 @@ pub(crate) struct Pcap {
 }
 
 impl Pcap {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         bytes.extend_from_slice(&2u16.to_le_bytes());
@@ -36,7 +36,7 @@ impl Pcap {
     }
 
     /// Adds `frame` at `secs` after [`T0`].
-    fn frame(&mut self, secs: f64, frame: &[u8]) {
+    pub(crate) fn frame(&mut self, secs: f64, frame: &[u8]) {
         let t = T0 + secs;
         let micros = (t * 1e6).round() as u64;
         self.bytes

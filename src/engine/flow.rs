@@ -193,6 +193,8 @@ pub enum EndReason {
     Idle,
     /// TCP closed (FIN both ways or RST) and quiet for the closed timeout.
     TcpClosed,
+    /// A DNS exchange over UDP whose every query was answered, quiet for the closed timeout.
+    DnsAnswered,
     /// Still running after the active timeout: this record covers a slice of it.
     Active,
     /// The flow table was full and this was the idlest flow.
@@ -231,6 +233,9 @@ pub struct Flow {
     /// A client datagram that looked like a QUIC Initial failed to open: not QUIC (or not a
     /// version we know), so later ones are not tried (each try costs a key derivation).
     pub quic_failed: bool,
+    /// DNS queries and responses seen on a UDP flow to or from port 53 (saturating).
+    dns_queries: u16,
+    dns_responses: u16,
 }
 
 impl Flow {
@@ -277,6 +282,26 @@ impl Flow {
             iface,
             hello_pending: false,
             quic_failed: false,
+            dns_queries: 0,
+            dns_responses: 0,
+        }
+    }
+
+    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS exchange
+    /// whose every query has its response. Such a flow only waits the short closed timeout for
+    /// stragglers (a retransmitted FIN, a duplicate answer) instead of the idle timeout: DNS
+    /// clients take a fresh source port per query (RFC 5452 §9.2), so holding an answered
+    /// exchange for a minute only holds memory — on busy links most open flows would be these.
+    pub fn is_done(&self) -> bool {
+        self.tcp.is_finished() || (self.dns_queries > 0 && self.dns_responses >= self.dns_queries)
+    }
+
+    /// Why a flow that [`Flow::is_done`] ended.
+    pub fn done_reason(&self) -> EndReason {
+        if self.tcp.is_finished() {
+            EndReason::TcpClosed
+        } else {
+            EndReason::DnsAnswered
         }
     }
 
@@ -287,8 +312,17 @@ impl Flow {
             c.packets += 1;
             c.bytes = c.bytes.saturating_add(bytes);
         }
-        if let Transport::Tcp(t) = packet.transport {
-            self.track_tcp(t.flags, t.seq, packet.payload.len(), dir);
+        match (packet.transport, &packet.app) {
+            (Transport::Tcp(t), _) => self.track_tcp(t.flags, t.seq, packet.payload.len(), dir),
+            (Transport::Udp(u), App::Dns(d)) if u.src_port == 53 || u.dst_port == 53 => {
+                let n = if d.is_response {
+                    &mut self.dns_responses
+                } else {
+                    &mut self.dns_queries
+                };
+                *n = n.saturating_add(1);
+            }
+            _ => {}
         }
         self.app.refine(&packet.app);
         if self.name.is_none() {

@@ -2,8 +2,8 @@
 //! (idle, TCP closed, active timeouts), evicts the idlest flow when full, and turns every ended
 //! flow into a [`FlowRecord`].
 //!
-//! Open and finished TCP flows live in two recency-ordered maps, because their timeouts differ
-//! (60 s vs 5 s by default): expiry then only ever looks at the oldest entry of each map, so its
+//! Open and finished flows (TCP closed or reset, DNS exchanges with every query answered) live
+//! in two recency-ordered maps, because their timeouts differ (60 s vs 5 s by default): expiry then only ever looks at the oldest entry of each map, so its
 //! cost is proportional to what expires, not to the table size.
 
 use std::time::Duration;
@@ -136,14 +136,14 @@ impl FlowTable {
             flow.restart_record(ts);
             self.counts.active_slices += 1;
         }
-        let was_finished = flow.tcp.is_finished();
+        let was_finished = flow.is_done();
         flow.update(packet, dir, ts, bytes);
         flow.touched = clock;
         let from_initiator = flow.initiator == dir;
         let named = from_initiator && gather_hello(&mut self.hellos, flow, &key, packet);
-        let now_finished = flow.tcp.is_finished();
-        // Move between the open and finished maps when the TCP state crosses over (a new SYN
-        // on a closed 5-tuple reopens it).
+        let now_finished = flow.is_done();
+        // Move between the open and finished maps when the flow ends or starts again (a new SYN
+        // on a closed 5-tuple, a new query on an answered one, reopens it).
         if now_finished && !was_finished {
             if let Some(f) = self.open.remove(&key) {
                 self.finished.insert(key, f);
@@ -206,9 +206,9 @@ impl FlowTable {
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<FlowRecord>) {
         let idle = self.config.idle.as_secs_f64();
         let closed = self.config.tcp_closed.as_secs_f64();
-        for (map, timeout, reason) in [
-            (&mut self.open, idle, EndReason::Idle),
-            (&mut self.finished, closed, EndReason::TcpClosed),
+        for (map, timeout, finished) in [
+            (&mut self.open, idle, false),
+            (&mut self.finished, closed, true),
         ] {
             while let Some((_, flow)) = map.oldest() {
                 if now.secs_since(flow.touched) < timeout {
@@ -218,6 +218,11 @@ impl FlowTable {
                     if flow.hello_pending {
                         self.hellos.give_up(&key);
                     }
+                    let reason = if finished {
+                        flow.done_reason()
+                    } else {
+                        EndReason::Idle
+                    };
                     out.push(flow.record(&key, reason));
                     self.counts.expired += 1;
                 }

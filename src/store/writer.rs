@@ -774,6 +774,7 @@ pub fn end_reason_name(r: EndReason) -> &'static str {
     match r {
         EndReason::Idle => "idle",
         EndReason::TcpClosed => "tcp_closed",
+        EndReason::DnsAnswered => "dns_answered",
         EndReason::Active => "active",
         EndReason::Evicted => "evicted",
         EndReason::Shutdown => "shutdown",

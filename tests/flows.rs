@@ -1,0 +1,99 @@
+//! How flows end, checked on the records `--jsonl` streams: an answered DNS exchange ends after
+//! the short closed timeout (clients take a new port per query, so a minute of idle wait only
+//! holds memory and merges unrelated exchanges that reuse the port), an unanswered one after the
+//! idle timeout.
+
+use etherparse::PacketBuilder;
+use serde_json::Value;
+
+use crate::alerts::Pcap;
+use crate::util::json_report;
+
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const RESOLVER: [u8; 4] = [10, 0, 0, 53];
+const CLIENT_PORT: u16 = 40_000;
+
+/// A DNS message for `a.example IN A`: a query, or its response with one answer.
+fn dns(id: u16, response: bool) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&(if response { 0x8180u16 } else { 0x0100 }).to_be_bytes());
+    m.extend_from_slice(&[0, 1, 0, u8::from(response), 0, 0, 0, 0]);
+    m.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+    if response {
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 7]);
+    }
+    m
+}
+
+fn udp(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.0, dst.0, 64)
+        .udp(src.1, dst.1);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn query(id: u16) -> Vec<u8> {
+    udp((CLIENT, CLIENT_PORT), (RESOLVER, 53), &dns(id, false))
+}
+
+fn answer(id: u16) -> Vec<u8> {
+    udp((RESOLVER, 53), (CLIENT, CLIENT_PORT), &dns(id, true))
+}
+
+#[test]
+fn answered_dns_exchanges_end_after_the_closed_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pcap = Pcap::new();
+    // Two queries in parallel on one socket (A and AAAA, as glibc does): over once both have
+    // their answer.
+    pcap.frame(0.0, &query(1));
+    pcap.frame(0.001, &query(2));
+    pcap.frame(0.010, &answer(1));
+    pcap.frame(0.011, &answer(2));
+    // The same port again 20 s later: a new exchange, a new flow.
+    pcap.frame(20.0, &query(3));
+    pcap.frame(20.010, &answer(3));
+    // A query that gets no answer waits the idle timeout (60 s).
+    pcap.frame(30.0, &query(4));
+    // Something else keeps packet time moving to 100 s.
+    pcap.frame(
+        100.0,
+        &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
+    );
+    let path = pcap.save(&dir, "dns.pcap");
+    let lines = dir.path().join("flows.jsonl");
+    let report = json_report(&[
+        "-r",
+        path.to_str().unwrap(),
+        "--jsonl",
+        lines.to_str().unwrap(),
+    ]);
+
+    let mut dns_flows: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["server_port"] == 53)
+        .map(|v| {
+            (
+                v["end_reason"].as_str().unwrap().to_string(),
+                v["packets"].as_u64().unwrap(),
+                v["start"].as_f64().unwrap() - 1_700_000_000.0,
+                v["end"].as_f64().unwrap() - 1_700_000_000.0,
+            )
+        })
+        .collect();
+    dns_flows.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let reasons: Vec<(&str, u64)> = dns_flows.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    assert_eq!(
+        reasons,
+        [("dns_answered", 4), ("dns_answered", 2), ("idle", 1)],
+        "{dns_flows:?}"
+    );
+    assert!((dns_flows[1].2 - 20.0).abs() < 1e-3 && (dns_flows[1].3 - 20.01).abs() < 1e-3);
+    assert_eq!(report["flows"]["total"], 4);
+    assert_eq!(report["flows"]["expired"], 3);
+}
