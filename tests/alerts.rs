@@ -644,6 +644,33 @@ fn detector_state_is_bounded_under_a_flood_of_sources() {
     );
 }
 
+/// Scan state of a source that went quiet for a whole window is dropped, so a busy network's
+/// steady trickle of new clients never fills the table: 5,000 sources over 500 s, at most 600
+/// of them within any 60 s window, fit in 1,000 entries without evicting any.
+#[test]
+fn quiet_scan_state_is_dropped_not_evicted() {
+    let dir = scratch();
+    let mut p = Pcap::new();
+    for i in 0..5_000u32 {
+        let src = [100, 64, (i >> 8) as u8, i as u8];
+        p.frame(
+            f64::from(i) * 0.1,
+            &tcp(src, 1024, [10, 0, 0, 1], 80, SYN, b""),
+        );
+    }
+    let path = p.save(&dir, "trickle.pcap");
+    let config = path.with_extension("toml");
+    // Only the scan detector: half-open SYNs are the SYN-flood detector's to keep.
+    std::fs::write(
+        &config,
+        "max_tracked = 1000\n[syn_flood]\nenabled = false\n[rate]\nenabled = false\n",
+    )
+    .unwrap();
+    let r = json_report(&["-r", s(&path), "--alerts-config", s(&config)]);
+    assert_eq!(r["alerts_info"]["evicted"], 0, "{}", r["alerts_info"]);
+    assert_eq!(r["alerts"].as_array().unwrap().len(), 0);
+}
+
 #[test]
 fn a_bad_config_is_one_clear_line() {
     let dir = scratch();

@@ -33,6 +33,15 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.map.touch(key)
     }
 
+    /// Removes the entry touched least recently if `idle` says it may go.
+    pub fn pop_oldest_if(&mut self, idle: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
+        if idle(self.map.oldest()?.1) {
+            self.map.pop_oldest()
+        } else {
+            None
+        }
+    }
+
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.map.remove(key)
     }

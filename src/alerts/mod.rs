@@ -54,6 +54,8 @@ pub trait Detector {
     /// The capture ended: raise the final words on causes still in progress (a scan's last
     /// ports). Most detectors have none.
     fn finish(&mut self, _out: &mut Vec<Raise>) {}
+    /// Packet time entered a new second: drop state that can no longer matter.
+    fn tick(&mut self, _now: Timestamp, _out: &mut Vec<Raise>) {}
 }
 
 /// Most distinct alerts kept. Past it a new cause is counted in `dropped` instead of stored:
@@ -71,6 +73,8 @@ pub struct AlertEngine {
     fresh: Vec<usize>,
     /// Distinct alerts not kept because [`MAX_ALERTS`] was reached.
     pub dropped: u64,
+    /// The packet-time second of the last [`Detector::tick`].
+    tick_sec: Option<i64>,
 }
 
 impl AlertEngine {
@@ -115,6 +119,7 @@ impl AlertEngine {
             raised: Vec::new(),
             fresh: Vec::new(),
             dropped: 0,
+            tick_sec: None,
         }
     }
 
@@ -130,7 +135,15 @@ impl AlertEngine {
             wire_len,
             packet,
         };
+        let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+        let tick = self.tick_sec.is_none_or(|t| sec > t);
+        if tick {
+            self.tick_sec = Some(sec);
+        }
         for d in &mut self.detectors {
+            if tick {
+                d.tick(ts, &mut self.raised);
+            }
             d.inspect(&seen, &mut self.raised);
         }
         if self.raised.is_empty() {

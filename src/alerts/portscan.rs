@@ -86,6 +86,9 @@ struct Probes<T> {
     /// Failed probes counted into alerts raised so far in this episode (see `roll`).
     reported: u64,
     last_raise: Option<Timestamp>,
+    /// The last probe or answer seen: a window quiet for its whole length holds nothing that
+    /// can count again, and is dropped at the next tick (see [`PortScan::tick`]).
+    last: Timestamp,
 }
 
 impl<T: PartialEq + Copy + Ord> Probes<T> {
@@ -108,6 +111,7 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
             opened: Tally::default(),
             reported: 0,
             last_raise: None,
+            last: Timestamp(i64::MIN),
         }
     }
 
@@ -274,28 +278,28 @@ impl Detector for PortScan {
             if let Some(p) = self.vertical.get_mut(&(ip.dst, ip.src)) {
                 p.window.remove(tcp.src_port);
                 p.opened.add(now, 1, w);
+                p.last = now;
             }
             if let Some(p) = self.horizontal.get_mut(&(ip.dst, tcp.src_port)) {
                 p.window.remove(ip.src);
                 p.opened.add(now, 1, w);
+                p.last = now;
             }
             return;
         }
         if flags.has(TcpFlags::RST) {
             // The port is closed: the probe failed now, not after the grace time.
-            if let Some(tag) = self
-                .vertical
-                .get_mut(&(ip.dst, ip.src))
-                .and_then(|p| p.window.tag_mut(tcp.src_port))
-            {
-                tag.refused = true;
+            if let Some(p) = self.vertical.get_mut(&(ip.dst, ip.src)) {
+                p.last = now;
+                if let Some(tag) = p.window.tag_mut(tcp.src_port) {
+                    tag.refused = true;
+                }
             }
-            if let Some(tag) = self
-                .horizontal
-                .get_mut(&(ip.dst, tcp.src_port))
-                .and_then(|p| p.window.tag_mut(ip.src))
-            {
-                tag.refused = true;
+            if let Some(p) = self.horizontal.get_mut(&(ip.dst, tcp.src_port)) {
+                p.last = now;
+                if let Some(tag) = p.window.tag_mut(ip.src) {
+                    tag.refused = true;
+                }
             }
             self.check(now, ip.dst, ip.src, tcp.src_port, out);
             return;
@@ -308,15 +312,15 @@ impl Detector for PortScan {
             refused: false,
         };
         let v = self.vertical_ports;
-        self.vertical
-            .entry((ip.src, ip.dst), || Probes::new(v))
-            .window
-            .add(tcp.dst_port, tag, now, w);
+        let probes = self.vertical.entry((ip.src, ip.dst), || Probes::new(v));
+        probes.window.add(tcp.dst_port, tag, now, w);
+        probes.last = now;
         let h = self.horizontal_hosts;
-        self.horizontal
-            .entry((ip.src, tcp.dst_port), || Probes::new(h))
-            .window
-            .add(ip.dst, tag, now, w);
+        let probes = self
+            .horizontal
+            .entry((ip.src, tcp.dst_port), || Probes::new(h));
+        probes.window.add(ip.dst, tag, now, w);
+        probes.last = now;
         self.check(now, ip.src, ip.dst, tcp.dst_port, out);
     }
 
@@ -324,37 +328,74 @@ impl Detector for PortScan {
         self.vertical.evicted + self.horizontal.evicted
     }
 
+    /// Windows quiet for a whole window length are dropped: a probe after that finds every
+    /// item expired and starts afresh, so keeping them only holds memory (on a busy network,
+    /// one entry per client and server that ever spoke). A scan that raised says its final
+    /// words first, as at the end of the capture.
+    fn tick(&mut self, now: Timestamp, out: &mut Vec<Raise>) {
+        let quiet = |last: Timestamp| now.0.saturating_sub(last.0) >= self.window_ns;
+        while let Some(((scanner, target), v)) = self.vertical.pop_oldest_if(|v| quiet(v.last)) {
+            self.final_vertical(scanner, target, &v, out);
+        }
+        while let Some(((scanner, port), h)) = self.horizontal.pop_oldest_if(|h| quiet(h.last)) {
+            self.final_horizontal(scanner, port, &h, out);
+        }
+    }
+
     /// A scan that already raised gets its last probes added, so the alert's totals are the
     /// scan's. A window that never raised stays quiet: the end of a capture is no evidence.
     fn finish(&mut self, out: &mut Vec<Raise>) {
-        let window_secs = self.window_secs;
-        for ((scanner, target), v) in self.vertical.drain() {
-            if let Some((last, pattern, total)) = v.at_end() {
-                let ports = v.latest();
-                out.push(vertical_raise(
-                    last,
-                    scanner,
-                    target,
-                    pattern,
-                    total,
-                    window_secs,
-                    ports,
-                ));
-            }
+        let vertical: Vec<_> = self.vertical.drain().collect();
+        for ((scanner, target), v) in vertical {
+            self.final_vertical(scanner, target, &v, out);
         }
-        for ((scanner, port), h) in self.horizontal.drain() {
-            if let Some((last, pattern, total)) = h.at_end() {
-                let hosts = h.latest();
-                out.push(horizontal_raise(
-                    last,
-                    scanner,
-                    port,
-                    pattern,
-                    total,
-                    window_secs,
-                    hosts,
-                ));
-            }
+        let horizontal: Vec<_> = self.horizontal.drain().collect();
+        for ((scanner, port), h) in horizontal {
+            self.final_horizontal(scanner, port, &h, out);
+        }
+    }
+}
+
+impl PortScan {
+    fn final_vertical(
+        &self,
+        scanner: IpAddr,
+        target: IpAddr,
+        v: &Probes<u16>,
+        out: &mut Vec<Raise>,
+    ) {
+        if let Some((last, pattern, total)) = v.at_end() {
+            let ports = v.latest();
+            out.push(vertical_raise(
+                last,
+                scanner,
+                target,
+                pattern,
+                total,
+                self.window_secs,
+                ports,
+            ));
+        }
+    }
+
+    fn final_horizontal(
+        &self,
+        scanner: IpAddr,
+        port: u16,
+        h: &Probes<IpAddr>,
+        out: &mut Vec<Raise>,
+    ) {
+        if let Some((last, pattern, total)) = h.at_end() {
+            let hosts = h.latest();
+            out.push(horizontal_raise(
+                last,
+                scanner,
+                port,
+                pattern,
+                total,
+                self.window_secs,
+                hosts,
+            ));
         }
     }
 }
