@@ -128,7 +128,7 @@ impl FlowTable {
             new_flow = true;
             self.counts.total += 1;
             self.open
-                .insert(key, Flow::new(&key, packet, dir, ts, iface))
+                .insert_absent(key, Flow::new(&key, packet, dir, ts, iface))
         };
         // NetFlow-style active timeout: a long flow is reported in slices.
         if !new_flow && ts.secs_since(flow.record_start) >= self.config.active.as_secs_f64() {
@@ -146,11 +146,11 @@ impl FlowTable {
         // on a closed 5-tuple, a new query on an answered one, reopens it).
         if now_finished && !was_finished {
             if let Some(f) = self.open.remove(&key) {
-                self.finished.insert(key, f);
+                self.finished.insert_absent(key, f);
             }
         } else if !now_finished && was_finished {
             if let Some(f) = self.finished.remove(&key) {
-                self.open.insert(key, f);
+                self.open.insert_absent(key, f);
             }
         }
         Some(Observed {

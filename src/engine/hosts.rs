@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use arrayvec::ArrayVec;
 use ipnet::IpNet;
 use serde::Serialize;
 use wire::dns::RData;
@@ -47,30 +48,42 @@ pub struct Host {
 
 /// The first few distinct values seen, by packet sequence number. Ordering by sequence (not by
 /// arrival in this table) keeps the choice the same however packets were spread over shards.
+/// Kept inline, sorted by sequence: a host's MACs are checked on every packet, and a separate
+/// allocation would cost a cache miss each time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstSeen<T, const N: usize> {
-    items: Vec<(u64, T)>,
+    items: ArrayVec<(u64, T), N>,
 }
 
 impl<T, const N: usize> Default for FirstSeen<T, N> {
     fn default() -> Self {
-        FirstSeen { items: Vec::new() }
+        FirstSeen {
+            items: ArrayVec::new(),
+        }
     }
 }
 
 impl<T: PartialEq, const N: usize> FirstSeen<T, N> {
     pub fn add(&mut self, seq: u64, item: T) {
         if let Some(pos) = self.items.iter().position(|(_, x)| *x == item) {
-            if let Some(slot) = self.items.get_mut(pos) {
-                slot.0 = slot.0.min(seq);
+            // Known: only an earlier sighting (from another shard) changes anything.
+            match self.items.get(pos) {
+                Some((s, _)) if seq < *s => {
+                    self.items.remove(pos);
+                }
+                _ => return,
             }
-        } else if self.items.len() < N || self.items.last().is_some_and(|(s, _)| seq < *s) {
-            self.items.push((seq, item));
-        } else {
-            return;
         }
-        self.items.sort_by_key(|(s, _)| *s);
-        self.items.truncate(N);
+        let at = self.items.iter().position(|(s, _)| *s > seq);
+        let at = match at {
+            Some(at) => at,
+            None if self.items.is_full() => return,
+            None => self.items.len(),
+        };
+        if self.items.is_full() {
+            self.items.pop();
+        }
+        self.items.insert(at, (seq, item));
     }
 
     pub fn merge(&mut self, other: FirstSeen<T, N>) {
@@ -389,4 +402,43 @@ pub fn format_mac(mac: &Mac) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstSeen;
+
+    fn items(f: &FirstSeen<char, 3>) -> String {
+        f.items().collect()
+    }
+
+    #[test]
+    fn first_seen_keeps_the_earliest_by_sequence() {
+        let mut f = FirstSeen::<char, 3>::default();
+        for (seq, c) in [(5, 'e'), (2, 'b'), (5, 'e'), (9, 'x'), (7, 'g')] {
+            f.add(seq, c);
+        }
+        assert_eq!(items(&f), "beg", "full: later items are not kept");
+        f.add(1, 'a');
+        assert_eq!(items(&f), "abe", "an earlier item pushes out the latest");
+        f.add(0, 'e');
+        assert_eq!(
+            items(&f),
+            "eab",
+            "an earlier sighting of a known item moves it"
+        );
+        // Merging shards in any order gives the same result.
+        let (mut x, mut y) = (FirstSeen::<char, 3>::default(), FirstSeen::default());
+        for (seq, c) in [(4, 'd'), (3, 'c')] {
+            x.add(seq, c);
+        }
+        for (seq, c) in [(1, 'a'), (6, 'f'), (3, 'c')] {
+            y.add(seq, c);
+        }
+        let mut xy = x.clone();
+        xy.merge(y.clone());
+        y.merge(x);
+        assert_eq!(items(&xy), "acd");
+        assert_eq!(xy, y);
+    }
 }

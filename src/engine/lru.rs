@@ -94,15 +94,21 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
                 };
             }
         }
-        self.insert(key, make())
+        self.insert_absent(key, make())
     }
 
-    /// Inserts a new entry at the most-recent end. The caller checks `get`/`touch` first; an
-    /// existing key is replaced.
+    /// Inserts an entry at the most-recent end; an existing key is replaced.
     pub fn insert(&mut self, key: K, value: V) -> &mut V {
         if let Some(old) = self.find(&key) {
             self.remove_slot(old);
         }
+        self.insert_absent(key, value)
+    }
+
+    /// Inserts an entry the caller knows is not in the map (it just looked, or just removed
+    /// it), saving the lookup [`LruMap::insert`] makes. A key that is present anyway ends up
+    /// twice, so this is for the flow table's hot path only.
+    pub fn insert_absent(&mut self, key: K, value: V) -> &mut V {
         let hash = self.hasher.hash_one(&key);
         let slot = Slot {
             key,
