@@ -193,6 +193,15 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
         Some(expr) => Some(compile(name, expr, opts.snaplen)?),
         None => None,
     };
+    let loopback = read_sys(name, "type") == Some(ARPHRD_LOOPBACK);
+    // On loopback the kernel refuses the sent copy of every packet before it takes ring space
+    // (or counts as a kernel drop when the ring is full); the ring thread skips any that
+    // still arrive.
+    let filter = if loopback {
+        Some(without_outgoing(filter))
+    } else {
+        filter
+    };
     let rings = rings.max(1);
     let total = u64::from(opts.buffer_kib.unwrap_or(DEFAULT_TOTAL_KIB)) * 1024;
     let per_ring = (total / rings as u64).max(1);
@@ -214,7 +223,6 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
     // ring joins no group: it has nothing to share, and the group's defragment flag would hand
     // it reassembled datagrams instead of the fragments on the wire (libpcap sees fragments).
     let fanout = rings > 1;
-    let loopback = read_sys(name, "type") == Some(ARPHRD_LOOPBACK);
     let mut fanout_id = None;
     let mut out = Vec::with_capacity(rings);
     for _ in 0..rings {
@@ -298,6 +306,35 @@ fn compile(name: &str, expr: &str, snaplen: i32) -> Result<Vec<libc::sock_filter
             }
         })
         .collect()
+}
+
+/// `program` (or "accept everything" when there is none) behind two instructions that drop
+/// packets the host sent (`pkt_type` PACKET_OUTGOING, read from the packet's metadata). Jumps in
+/// classic BPF are relative, so `program` runs unchanged after them.
+fn without_outgoing(program: Option<Vec<libc::sock_filter>>) -> Vec<libc::sock_filter> {
+    let op = |code: u32| u16::try_from(code).unwrap_or(0);
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let pkttype = (libc::SKF_AD_OFF + libc::SKF_AD_PKTTYPE) as u32;
+    let mut out = vec![
+        insn(
+            op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
+            0,
+            0,
+            pkttype,
+        ),
+        insn(
+            op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+            0,
+            1,
+            u32::from(libc::PACKET_OUTGOING),
+        ),
+        insn(op(libc::BPF_RET | libc::BPF_K), 0, 0, 0),
+    ];
+    match program {
+        Some(p) => out.extend(p),
+        None => out.push(insn(op(libc::BPF_RET | libc::BPF_K), 0, 0, u32::MAX)),
+    }
+    out
 }
 
 fn check(ret: libc::c_int) -> std::io::Result<()> {
