@@ -109,6 +109,22 @@ impl Netns {
         start_netlens(cmd, &self.veth_a, args)
     }
 
+    /// Starts [`SERVER`] in namespace `a` and waits until it listens; the caller kills it.
+    fn echo_server(&self) -> Child {
+        let mut server = self
+            .exec(&self.a, "python3")
+            .args(["-c", SERVER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start echo server");
+        let mut ready = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        server
+    }
+
     /// Runs a Python script in namespace `ns` to completion.
     fn python(&self, ns: &str, script: &str) {
         let out = self
@@ -315,17 +331,7 @@ const UDP_PACKETS: u64 = 12 * 10 * 2;
 #[test]
 fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
     let ns = Netns::new();
-    let mut server = ns
-        .exec(&ns.a, "python3")
-        .args(["-c", SERVER])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start echo server");
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let mut server = ns.echo_server();
     // Both capture methods watch the same traffic at once: each must count what was sent. A
     // second afpacket capture must get a fanout group of its own, not share the first one's.
     let (af, af_err) = ns.netlens(&["--workers", "2", "--capture", "afpacket"]);
@@ -395,17 +401,7 @@ const FRAGMENTS: u64 = 10 * 3 * 2;
 #[test]
 fn default_capture_is_one_ring_and_counts_what_tcpdump_sees() {
     let ns = Netns::new();
-    let mut server = ns
-        .exec(&ns.a, "python3")
-        .args(["-c", SERVER])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start echo server");
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let mut server = ns.echo_server();
     let dump = Tcpdump::start(Some(&ns.a), &ns.veth_a, &[]);
     let (nl, nl_err) = ns.netlens(&[]);
     let (pc, pc_err) = ns.netlens(&["--capture", "libpcap"]);
