@@ -318,8 +318,9 @@ fn live_error(e: live::LiveError) -> Failure {
     }
 }
 
-/// AF_PACKET fanout rings when `--capture` asks for them, or `auto` finds they help and work:
-/// several workers, one interface that is not 'any', with Ethernet framing. None: use libpcap.
+/// AF_PACKET rings when `--capture` asks for them, or `auto` finds they work: one interface
+/// that is not 'any', with Ethernet framing (one ring per worker, so one ring with one worker:
+/// its large kernel buffer loses fewer packets under load than libpcap's). None: use libpcap.
 /// (`--capture afpacket` was checked against the interfaces in config.)
 #[cfg(target_os = "linux")]
 fn open_rings(config: &Config, ifaces: &[String]) -> Result<Option<LiveSource>, Failure> {
@@ -332,7 +333,8 @@ fn open_rings(config: &Config, ifaces: &[String]) -> Result<Option<LiveSource>, 
         CaptureMethod::Libpcap => return Ok(None),
         CaptureMethod::Afpacket => false,
         CaptureMethod::Auto => {
-            if config.workers < 2 || name == "any" || afpacket::link_type(name).is_none() {
+            // A down interface goes to libpcap too, which refuses it in one line.
+            if name == "any" || afpacket::link_type(name).is_none() || !afpacket::is_up(name) {
                 return Ok(None);
             }
             true
@@ -378,6 +380,8 @@ fn run_live(
     open_done(config, stop)?;
     let names: Vec<String> = ifaces.to_vec();
     let how = match &source {
+        #[cfg(target_os = "linux")]
+        LiveSource::Rings(_, rings) if rings.len() == 1 => " with 1 AF_PACKET ring".to_string(),
         #[cfg(target_os = "linux")]
         LiveSource::Rings(_, rings) => format!(" with {} AF_PACKET fanout rings", rings.len()),
         LiveSource::Pcap(_) => String::new(),

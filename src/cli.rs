@@ -24,12 +24,15 @@ pub enum ReportFormat {
 /// `--capture` values: how live packets are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum CaptureMethod {
-    /// AF_PACKET fanout rings with --workers above 1 on one Linux interface, libpcap otherwise.
+    /// AF_PACKET rings (one per worker) on one Ethernet-framed Linux interface other than
+    /// 'any'; libpcap for several interfaces, 'any', other link types, other platforms, or when
+    /// the rings cannot be opened (said in one line).
     #[default]
     Auto,
     /// One libpcap handle per interface (every platform).
     Libpcap,
-    /// One AF_PACKET TPACKET_V3 ring per worker in a fanout group (Linux, one interface).
+    /// One AF_PACKET TPACKET_V3 ring per worker, several in a fanout group (Linux, one
+    /// interface).
     Afpacket,
 }
 
@@ -228,7 +231,7 @@ pub struct Cli {
     pub workers: u64,
 
     /// How to capture live: 'afpacket' (Linux: one kernel ring per worker, packets spread by
-    /// flow), 'libpcap', or 'auto' (afpacket when --workers is above 1 on one interface).
+    /// flow), 'libpcap', or 'auto' (afpacket on one Ethernet-framed interface, else libpcap).
     #[arg(long = "capture", value_enum, default_value_t = CaptureMethod::Auto, value_name = "METHOD")]
     pub capture: CaptureMethod,
 

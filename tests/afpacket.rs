@@ -109,6 +109,22 @@ impl Netns {
         start_netlens(cmd, &self.veth_a, args)
     }
 
+    /// Starts [`SERVER`] in namespace `a` and waits until it listens; the caller kills it.
+    fn echo_server(&self) -> Child {
+        let mut server = self
+            .exec(&self.a, "python3")
+            .args(["-c", SERVER])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start echo server");
+        let mut ready = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        server
+    }
+
     /// Runs a Python script in namespace `ns` to completion.
     fn python(&self, ns: &str, script: &str) {
         let out = self
@@ -179,7 +195,15 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Stops netlens like a user would and returns its JSON report.
-fn finish(mut child: Child, stderr: std::thread::JoinHandle<String>) -> Value {
+fn finish(child: Child, stderr: std::thread::JoinHandle<String>) -> Value {
+    finish_with_stderr(child, stderr).0
+}
+
+/// [`finish`], also returning everything netlens wrote to stderr (from its banner on).
+fn finish_with_stderr(
+    mut child: Child,
+    stderr: std::thread::JoinHandle<String>,
+) -> (Value, String) {
     signal(&child, "-INT");
     let mut stdout = child.stdout.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -190,7 +214,75 @@ fn finish(mut child: Child, stderr: std::thread::JoinHandle<String>) -> Value {
     let status = crate::util::wait_for_exit(&mut child, 20, "netlens after SIGINT");
     let err = stderr.join().unwrap();
     assert!(status.success(), "exit {status:?}: {err}");
-    serde_json::from_slice(&out.join().unwrap()).unwrap_or_else(|e| panic!("{e}: {err}"))
+    let report =
+        serde_json::from_slice(&out.join().unwrap()).unwrap_or_else(|e| panic!("{e}: {err}"));
+    (report, err)
+}
+
+/// `tcpdump -w /dev/null` on `iface` (inside namespace `ns`, if given), started and listening.
+struct Tcpdump {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Tcpdump {
+    /// Returns once tcpdump says it is listening, after which it sees every packet.
+    fn start(ns: Option<&str>, iface: &str, filter: &[&str]) -> Tcpdump {
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tcpdump"]);
+                c
+            }
+            None => Command::new("tcpdump"),
+        };
+        cmd.args([
+            "-i",
+            iface,
+            "-n",
+            "--immediate-mode",
+            "-B",
+            "65536",
+            "-w",
+            "/dev/null",
+        ])
+        .args(filter)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn tcpdump");
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "tcpdump on {iface}: {line}");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            reader.read_to_string(&mut s).ok();
+            s
+        });
+        Tcpdump { child, stderr }
+    }
+
+    /// Stops tcpdump and returns its "N packets captured" (what it read and kept), "N packets
+    /// received by filter" (also what the kernel dropped because tcpdump, starved of CPU by
+    /// parallel tests, fell behind; on `lo` also the outgoing copies libpcap throws away) and
+    /// its stderr.
+    fn stop(mut self) -> (u64, u64, String) {
+        signal(&self.child, "-INT");
+        let status = crate::util::wait_for_exit(&mut self.child, 20, "tcpdump after SIGINT");
+        let err = self.stderr.join().unwrap();
+        assert!(status.success(), "tcpdump: {err}");
+        let count = |what: &str| -> u64 {
+            err.lines()
+                .find_map(|l| {
+                    l.strip_suffix(&format!(" packets {what}"))
+                        .or_else(|| l.strip_suffix(&format!(" packet {what}")))
+                })
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no '{what}' count from tcpdump: {err}"))
+        };
+        (count("captured"), count("received by filter"), err)
+    }
 }
 
 /// Echo servers in namespace `a`: UDP and TCP on port 9000. Prints "ready" once listening.
@@ -239,17 +331,7 @@ const UDP_PACKETS: u64 = 12 * 10 * 2;
 #[test]
 fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
     let ns = Netns::new();
-    let mut server = ns
-        .exec(&ns.a, "python3")
-        .args(["-c", SERVER])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start echo server");
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let mut server = ns.echo_server();
     // Both capture methods watch the same traffic at once: each must count what was sent. A
     // second afpacket capture must get a fanout group of its own, not share the first one's.
     let (af, af_err) = ns.netlens(&["--workers", "2", "--capture", "afpacket"]);
@@ -302,6 +384,57 @@ fn fanout_rings_count_every_packet_and_keep_each_flow_in_one_ring() {
     assert_eq!(capture["flows_split"], 0, "{capture}");
     let ring_flows: u64 = rings.iter().map(|r| r["flows"].as_u64().unwrap()).sum();
     assert_eq!(ring_flows, UDP_FLOWS + TCP_FLOWS, "{capture}");
+}
+
+/// From namespace `b`: 10 UDP datagrams of 3000 bytes echoed by [`SERVER`]; over the veth's
+/// 1500-byte MTU each is three IP fragments, each way.
+const FRAGMENTED: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+for i in range(10):
+    s.sendto(b"f" * 3000, ("10.77.0.1", 9000)); s.recvfrom(4096)
+"#;
+const FRAGMENTS: u64 = 10 * 3 * 2;
+
+/// With no `--capture` and one worker, netlens reads one AF_PACKET ring (no fanout group: IP
+/// fragments arrive as sent) and counts exactly what tcpdump and a libpcap capture see.
+#[test]
+fn default_capture_is_one_ring_and_counts_what_tcpdump_sees() {
+    let ns = Netns::new();
+    let mut server = ns.echo_server();
+    let dump = Tcpdump::start(Some(&ns.a), &ns.veth_a, &[]);
+    let (nl, nl_err) = ns.netlens(&[]);
+    let (pc, pc_err) = ns.netlens(&["--capture", "libpcap"]);
+    ns.python(&ns.b, CLIENT);
+    ns.python(&ns.b, FRAGMENTED);
+    std::thread::sleep(Duration::from_millis(300));
+    let (r, err) = finish_with_stderr(nl, nl_err);
+    let pc = finish(pc, pc_err);
+    let (_, seen, dump_err) = dump.stop();
+    server.kill().ok();
+    server.wait().ok();
+
+    let banner = err.lines().next().unwrap_or_default();
+    assert!(
+        banner.contains("with 1 AF_PACKET ring (") || banner.contains("with 1 AF_PACKET ring,"),
+        "{banner}"
+    );
+    assert_eq!(r["capture"]["method"], "afpacket", "{r}");
+    assert_eq!(r["capture"]["rings"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(pc["capture"]["method"], "libpcap", "{pc}");
+    let tcp = r["protocols"]["tcp"].as_u64().unwrap();
+    assert!(tcp >= TCP_FLOWS * 15, "whole TCP conversations: {r}");
+    assert_eq!(r["packets"], UDP_PACKETS + tcp + FRAGMENTS, "{r}");
+    assert_eq!(
+        (r["packets"].as_u64(), pc["packets"].as_u64()),
+        (Some(seen), Some(seen)),
+        "ring, libpcap and tcpdump ({dump_err}) see the same packets: {r}\n{pc}"
+    );
+    assert_eq!(pc["bytes"], r["bytes"], "{pc}\n{r}");
+    for rep in [&r, &pc] {
+        assert_eq!(rep["drops"]["kernel"], 0, "{rep}");
+        assert_eq!(rep["drops"]["internal"], 0, "{rep}");
+    }
 }
 
 /// The smallest rings (two 256 KiB blocks each), a filter that keeps only UDP, and netlens
@@ -375,12 +508,14 @@ fn loopback_packets_are_counted_once_as_with_libpcap() {
     let port = rx.local_addr().unwrap().port().to_string();
     let filter = ["udp", "port", port.as_str()];
     // (flags, the method `auto` or the flag should pick)
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--workers", "2", "--capture", "afpacket"], "afpacket"),
         (&["--workers", "2", "--capture", "libpcap"], "libpcap"),
         (&["--workers", "2"], "afpacket"),
-        (&["--workers", "1"], "libpcap"),
+        (&["--workers", "1"], "afpacket"),
+        (&["--capture", "libpcap"], "libpcap"),
     ];
+    let dump = Tcpdump::start(None, "lo", &filter);
     let mut runs = Vec::new();
     for (flags, _) in &cases {
         let mut args = flags.to_vec();
@@ -397,6 +532,11 @@ fn loopback_packets_are_counted_once_as_with_libpcap() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let reports: Vec<Value> = runs.into_iter().map(|(c, e)| finish(c, e)).collect();
+    let (captured, _, dump_err) = dump.stop();
+    assert_eq!(
+        captured, 7,
+        "tcpdump on lo sees each datagram once: {dump_err}"
+    );
     for (r, (flags, method)) in reports.iter().zip(&cases) {
         assert_eq!(r["protocols"]["udp"], 7, "{flags:?}: {r}");
         assert_eq!(r["packets"], 7, "{flags:?}: {r}");
@@ -437,6 +577,19 @@ fn vlan_tags_kept_as_metadata_are_put_back() {
     let ns = Netns::new();
     let (af, af_err) = ns.netlens(&["--capture", "afpacket"]);
     let (pc, pc_err) = ns.netlens(&["--capture", "libpcap"]);
+    // `vlan 10` must match on the ring too, where the kernel keeps the tag out of the frame: a
+    // filter compiled for a dead libpcap handle looks for it in the frame and matches nothing.
+    let vlan_filters = [
+        ("default, vlan 10", &["vlan", "10"][..], 20),
+        (
+            "libpcap, vlan 10",
+            &["--capture", "libpcap", "vlan", "10"][..],
+            20,
+        ),
+        ("default, vlan 11", &["vlan", "11"][..], 0),
+        ("default, not vlan", &["not", "vlan"][..], 0),
+    ]
+    .map(|(what, args, want)| (what, ns.netlens(args), want));
     let hex = |mac: &str| mac.replace(':', "");
     let script = format!(
         r#"
@@ -467,5 +620,9 @@ for i in range(20):
             .unwrap_or_else(|| panic!("{method}: no UDP flow in {flows:?}"));
         assert_eq!(udp["vlan"], 10, "{method}: {udp}");
         assert_eq!(udp["packets"], 20, "{method}: {udp}");
+    }
+    for (what, (child, err), want) in vlan_filters {
+        let r = finish(child, err);
+        assert_eq!(r["packets"], want, "{what}: {r}");
     }
 }

@@ -257,7 +257,10 @@ fn setup_in_a_terminal_picks_loopback_custom_filter_and_minimal_mode() {
     tmux.type_answer("BPF expression (tcpdump syntax)", &expression);
     tmux.choose("Display mode", 3, |item| item.starts_with("minimal"));
 
-    let banner = format!("netlens: capturing on lo, filter '{expression}' (Ctrl-C to stop)");
+    // One interface and one worker: the default reads one AF_PACKET ring.
+    let banner = format!(
+        "netlens: capturing on lo with 1 AF_PACKET ring, filter '{expression}' (Ctrl-C to stop)"
+    );
     tmux.wait_for("the capture banner", |s| s.contains(&banner).then_some(()));
     for payload in [&b"one"[..], b"two"] {
         sender.send_to(payload, ("127.0.0.1", port)).unwrap();

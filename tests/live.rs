@@ -62,17 +62,26 @@ pub fn wait(mut child: Child) -> (std::process::ExitStatus, Vec<u8>) {
     (status, reader.join().unwrap())
 }
 
+/// The default (`auto`: one AF_PACKET ring on `lo`) and libpcap must see the same packets.
 #[test]
 fn sees_exactly_the_udp_and_tcp_traffic_sent_on_loopback() {
+    sees_exactly_the_traffic_sent_on_loopback(&[], "afpacket");
+}
+
+#[test]
+fn libpcap_sees_exactly_the_udp_and_tcp_traffic_sent_on_loopback() {
+    sees_exactly_the_traffic_sent_on_loopback(&["--capture", "libpcap"], "libpcap");
+}
+
+fn sees_exactly_the_traffic_sent_on_loopback(method_args: &[&str], method: &str) {
     let udp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_port = udp_rx.local_addr().unwrap().port();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_port = listener.local_addr().unwrap().port();
     let filter = format!("udp port {udp_port} or tcp port {tcp_port}");
-    let (child, stderr) = start(
-        &filter,
-        &["-q", "--report", "json", "--stats-interval", "0"],
-    );
+    let mut args = vec!["-q", "--report", "json", "--stats-interval", "0"];
+    args.extend_from_slice(method_args);
+    let (child, stderr) = start(&filter, &args);
 
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_tx_port = tx.local_addr().unwrap().port();
@@ -132,6 +141,7 @@ fn sees_exactly_the_udp_and_tcp_traffic_sent_on_loopback() {
     assert!(ports.contains(&(tcp_side, "tcp".into(), tcp)), "{ports:?}");
     assert_eq!(r["hosts"]["127.0.0.1"]["packets_out"], 5 + tcp);
     assert_eq!(r["drops"]["internal"], 0);
+    assert_eq!(r["capture"]["method"], method, "{r}");
 }
 
 #[test]

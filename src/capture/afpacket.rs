@@ -1,6 +1,7 @@
-//! Multi-core live capture on Linux: one AF_PACKET socket per worker, each with a TPACKET_V3
-//! receive ring mapped into our memory, all joined in one PACKET_FANOUT group so the kernel
-//! spreads packets over the rings by flow hash.
+//! Live capture on Linux through our own rings: one AF_PACKET socket per worker, each with a
+//! TPACKET_V3 receive ring mapped into our memory; with several, all join one PACKET_FANOUT
+//! group so the kernel spreads packets over the rings by flow hash. One ring (one worker, the
+//! default) joins no group.
 //!
 //! Why our own sockets instead of libpcap handles: libpcap has no fanout API, and owning the
 //! ring lets us choose the block size and timeout. libpcap still compiles the filter (so tcpdump
@@ -132,6 +133,19 @@ pub fn link_type(name: &str) -> Option<LinkType> {
 }
 
 const ARPHRD_LOOPBACK: u64 = 772;
+const IFF_UP: u64 = 0x1;
+
+/// Whether the interface is administratively up (`flags` in sysfs is hex, "0x1003"); true when
+/// the flags cannot be read, so only a known-down interface is refused.
+pub fn is_up(name: &str) -> bool {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return true;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{name}/flags"))
+        .ok()
+        .and_then(|f| u64::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_none_or(|flags| flags & IFF_UP != 0)
+}
 /// Where `sll_pkttype` is in a frame's header: the `sockaddr_ll` follows the tpacket3_hdr
 /// (48 bytes, already TPACKET_ALIGNed), and the packet type is its byte 10.
 const PKTTYPE_OFFSET: usize = 48 + 10;
@@ -168,9 +182,25 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
     let ifindex = read_sys(name, "ifindex")
         .and_then(|i| i32::try_from(i).ok())
         .ok_or_else(|| open_err("no such interface (netlens -D lists them)".into()))?;
+    // A packet socket binds to a down interface without complaint and then waits forever;
+    // libpcap refuses, and so do we, with the same advice.
+    if !is_up(name) {
+        return Err(open_err(format!(
+            "the interface is down; bring it up first (ip link set {name} up)"
+        )));
+    }
     let filter = match &opts.filter {
-        Some(expr) => Some(compile(expr)?),
+        Some(expr) => Some(compile(name, expr, opts.snaplen)?),
         None => None,
+    };
+    let loopback = read_sys(name, "type") == Some(ARPHRD_LOOPBACK);
+    // On loopback the kernel refuses the sent copy of every packet before it takes ring space
+    // (or counts as a kernel drop when the ring is full); the ring thread skips any that
+    // still arrive.
+    let filter = if loopback {
+        Some(without_outgoing(filter))
+    } else {
+        filter
     };
     let rings = rings.max(1);
     let total = u64::from(opts.buffer_kib.unwrap_or(DEFAULT_TOTAL_KIB)) * 1024;
@@ -189,8 +219,10 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
         BLOCK_TIMEOUT_MS
     };
     // The first ring asks the kernel for a group id no one else uses (a chosen id could join
-    // another program's group and share its packets); the others join that group.
-    let loopback = read_sys(name, "type") == Some(ARPHRD_LOOPBACK);
+    // another program's group and share its packets); the others join that group. A single
+    // ring joins no group: it has nothing to share, and the group's defragment flag would hand
+    // it reassembled datagrams instead of the fragments on the wire (libpcap sees fragments).
+    let fanout = rings > 1;
     let mut fanout_id = None;
     let mut out = Vec::with_capacity(rings);
     for _ in 0..rings {
@@ -201,7 +233,7 @@ pub fn open(name: &str, opts: &LiveOptions, rings: usize) -> Result<Vec<Ring>, L
             block_size as u32,
             block_count as u32,
             timeout,
-            fanout_id,
+            fanout.then_some(fanout_id),
         )
         .map_err(|e| classify(name, e))?;
         fanout_id = Some(id);
@@ -228,16 +260,31 @@ fn classify(iface: &str, e: std::io::Error) -> LiveError {
     }
 }
 
-/// Compiles a tcpdump expression for Ethernet frames with libpcap.
-fn compile(expr: &str) -> Result<Vec<libc::sock_filter>, LiveError> {
+/// Compiles a tcpdump expression for Ethernet frames on `name` with libpcap, as libpcap would
+/// for its own capture there. The compiling handle is a short-lived libpcap capture on the
+/// interface, not a dead handle: an activated Linux handle compiles `vlan` tests to read the tag
+/// from the packet's metadata (SKF_AD_VLAN_TAG_PRESENT), which is where the kernel keeps it when
+/// a packet socket sees the frame; a dead handle's program looks for the tag inside the frame
+/// and `vlan 10` would match nothing. If that handle cannot be opened, a dead one compiles (and
+/// opening the ring reports the real problem).
+fn compile(name: &str, expr: &str, snaplen: i32) -> Result<Vec<libc::sock_filter>, LiveError> {
     let fail = |message: String| LiveError::Filter {
         expr: expr.to_string(),
         message,
     };
-    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| fail(pcap_message(e)))?;
-    let program = dead
-        .compile(expr, true)
-        .map_err(|e| fail(pcap_message(e)))?;
+    let live = pcap::Capture::from_device(name).and_then(|c| {
+        c.promisc(false)
+            .snaplen(snaplen)
+            .buffer_size(256 << 10)
+            .open()
+    });
+    let program = match live {
+        Ok(handle) => handle.compile(expr, true),
+        Err(_) => {
+            pcap::Capture::dead(pcap::Linktype::ETHERNET).and_then(|dead| dead.compile(expr, true))
+        }
+    }
+    .map_err(|e| fail(pcap_message(e)))?;
     // The pcap crate keeps the instruction fields private but prints them as "code jt jf k",
     // which is exactly a `sock_filter`; parsing the text avoids reinterpreting its memory.
     program
@@ -259,6 +306,35 @@ fn compile(expr: &str) -> Result<Vec<libc::sock_filter>, LiveError> {
             }
         })
         .collect()
+}
+
+/// `program` (or "accept everything" when there is none) behind two instructions that drop
+/// packets the host sent (`pkt_type` PACKET_OUTGOING, read from the packet's metadata). Jumps in
+/// classic BPF are relative, so `program` runs unchanged after them.
+fn without_outgoing(program: Option<Vec<libc::sock_filter>>) -> Vec<libc::sock_filter> {
+    let op = |code: u32| u16::try_from(code).unwrap_or(0);
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let pkttype = (libc::SKF_AD_OFF + libc::SKF_AD_PKTTYPE) as u32;
+    let mut out = vec![
+        insn(
+            op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
+            0,
+            0,
+            pkttype,
+        ),
+        insn(
+            op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+            0,
+            1,
+            u32::from(libc::PACKET_OUTGOING),
+        ),
+        insn(op(libc::BPF_RET | libc::BPF_K), 0, 0, 0),
+    ];
+    match program {
+        Some(p) => out.extend(p),
+        None => out.push(insn(op(libc::BPF_RET | libc::BPF_K), 0, 0, u32::MAX)),
+    }
+    out
 }
 
 fn check(ret: libc::c_int) -> std::io::Result<()> {
@@ -296,7 +372,7 @@ fn open_ring(
     block_size: u32,
     block_count: u32,
     timeout_ms: u32,
-    fanout_id: Option<u16>,
+    fanout: Option<Option<u16>>,
 ) -> std::io::Result<(Ring, u16)> {
     // Protocol 0: the socket receives nothing until bind() names a protocol, so no packet
     // arrives before the filter and the ring are in place.
@@ -370,20 +446,26 @@ fn open_ring(
         };
         set_option(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
     }
-    let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
-    let fanout = match fanout_id {
-        Some(id) => (mode << 16) | u32::from(id),
-        None => (mode | libc::PACKET_FANOUT_FLAG_UNIQUEID) << 16,
-    };
-    set_option(
-        &fd,
-        libc::SOL_PACKET,
-        libc::PACKET_FANOUT,
-        &(fanout as libc::c_int),
-    )?;
-    let id = match fanout_id {
-        Some(id) => id,
-        None => joined_fanout_id(&fd)?,
+    // `fanout`: None joins no group; Some(None) asks for a new group; Some(Some(id)) joins it.
+    let id = match fanout {
+        None => 0,
+        Some(fanout_id) => {
+            let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+            let value = match fanout_id {
+                Some(id) => (mode << 16) | u32::from(id),
+                None => (mode | libc::PACKET_FANOUT_FLAG_UNIQUEID) << 16,
+            };
+            set_option(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                &(value as libc::c_int),
+            )?;
+            match fanout_id {
+                Some(id) => id,
+                None => joined_fanout_id(&fd)?,
+            }
+        }
     };
     let ring = Ring {
         fd,
@@ -664,7 +746,25 @@ impl Ring {
         };
         // SAFETY: `pfd` is a valid pollfd that lives across the call and the count is one; the
         // fd stays open because `self` is borrowed.
-        let _ = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if ready > 0 && pfd.revents & libc::POLLERR != 0 {
+            // The interface went down (ENETDOWN): the error stays pending, and poll() returns
+            // at once, until it is read. Reading it clears it, so the thread sleeps again, and
+            // the ring fills again when the interface comes back up.
+            let mut err: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `err` and `len` are live and writable for the call, and `len` says how
+            // many bytes the kernel may write into `err`.
+            let _ = unsafe {
+                libc::getsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast::<c_void>(),
+                    &mut len,
+                )
+            };
+        }
     }
 }
 
@@ -765,10 +865,10 @@ mod tests {
 
     #[test]
     fn filters_compile_to_kernel_programs() {
-        let program = compile("udp port 53").expect("valid filter");
+        let program = compile("lo", "udp port 53", 262_144).expect("valid filter");
         assert!(program.len() > 2);
         assert!(matches!(
-            compile("udp port banana"),
+            compile("lo", "udp port banana", 262_144),
             Err(LiveError::Filter { .. })
         ));
     }

@@ -323,7 +323,11 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         "  dropped     kernel {}, interface {}, netlens {}",
         dr.kernel, dr.interface, dr.internal
     );
-    if let Some(c) = info.capture.as_ref().filter(|c| !c.rings.is_empty()) {
+    let rings = info.capture.as_ref().map_or(0, |c| c.rings.len());
+    if rings == 1 {
+        // One ring (the default with one worker): no fanout group, nothing to split.
+        let _ = writeln!(s, "  capture     1 AF_PACKET ring");
+    } else if let Some(c) = info.capture.as_ref().filter(|c| !c.rings.is_empty()) {
         let per_ring: Vec<String> = c.rings.iter().map(|r| r.packets.to_string()).collect();
         let _ = writeln!(
             s,
