@@ -49,10 +49,13 @@ CAPTURERS = {
     'netlens-libpcap': ['--workers', '{W}', '--capture', 'libpcap', '--no-db'],
     'netlens-libpcap -B 65536': ['--workers', '{W}', '--capture', 'libpcap', '--no-db',
                                  '-B', '65536'],
-    # Defaults (--workers 1, --capture auto) with a history database: engine and SQLite on.
+    # Defaults (--workers 1, --capture auto: one 64 MiB AF_PACKET ring on a veth) with a history
+    # database: engine and SQLite on.
     'netlens-db': ['--db', '{DB}'],
-    # The same reading one AF_PACKET ring (64 MiB) instead of libpcap's default 2 MiB buffer.
+    # The same asking for the ring outright, and with libpcap's default 2 MiB buffer instead
+    # (the default before one ring became it).
     'netlens-db-afpacket': ['--db', '{DB}', '--capture', 'afpacket'],
+    'netlens-db-libpcap': ['--db', '{DB}', '--capture', 'libpcap'],
     # Not run by default; to tell causes apart: a 64 MiB libpcap buffer, and no database.
     'netlens-db -B 65536': ['--db', '{DB}', '-B', '65536'],
     'netlens-nodb': ['--no-db'],
@@ -60,8 +63,8 @@ CAPTURERS = {
 }
 DEFAULT_CAPTURERS = {
     'tcpreplay': 'netlens-afpacket,netlens-libpcap,netlens-libpcap -B 65536,netlens-db,tcpdump',
-    'trafgen': 'tcpdump,netlens-db,netlens-db-afpacket,netlens-afpacket',
-    'trafgen-burst': 'tcpdump,netlens-db,netlens-db-afpacket,netlens-afpacket',
+    'trafgen': 'tcpdump,netlens-db,netlens-db-libpcap,netlens-afpacket',
+    'trafgen-burst': 'tcpdump,netlens-db,netlens-db-libpcap,netlens-afpacket',
 }
 
 
