@@ -334,69 +334,69 @@ impl Detector for PortScan {
     /// words first, as at the end of the capture.
     fn tick(&mut self, now: Timestamp, out: &mut Vec<Raise>) {
         let quiet = |last: Timestamp| now.0.saturating_sub(last.0) >= self.window_ns;
+        let window_secs = self.window_secs;
         while let Some(((scanner, target), v)) = self.vertical.pop_oldest_if(|v| quiet(v.last)) {
-            self.final_vertical(scanner, target, &v, out);
+            final_vertical(window_secs, scanner, target, &v, out);
         }
         while let Some(((scanner, port), h)) = self.horizontal.pop_oldest_if(|h| quiet(h.last)) {
-            self.final_horizontal(scanner, port, &h, out);
+            final_horizontal(window_secs, scanner, port, &h, out);
         }
     }
 
     /// A scan that already raised gets its last probes added, so the alert's totals are the
     /// scan's. A window that never raised stays quiet: the end of a capture is no evidence.
     fn finish(&mut self, out: &mut Vec<Raise>) {
-        let vertical: Vec<_> = self.vertical.drain().collect();
-        for ((scanner, target), v) in vertical {
-            self.final_vertical(scanner, target, &v, out);
+        let window_secs = self.window_secs;
+        for ((scanner, target), v) in self.vertical.drain() {
+            final_vertical(window_secs, scanner, target, &v, out);
         }
-        let horizontal: Vec<_> = self.horizontal.drain().collect();
-        for ((scanner, port), h) in horizontal {
-            self.final_horizontal(scanner, port, &h, out);
+        for ((scanner, port), h) in self.horizontal.drain() {
+            final_horizontal(window_secs, scanner, port, &h, out);
         }
     }
 }
 
-impl PortScan {
-    fn final_vertical(
-        &self,
-        scanner: IpAddr,
-        target: IpAddr,
-        v: &Probes<u16>,
-        out: &mut Vec<Raise>,
-    ) {
-        if let Some((last, pattern, total)) = v.at_end() {
-            let ports = v.latest();
-            out.push(vertical_raise(
-                last,
-                scanner,
-                target,
-                pattern,
-                total,
-                self.window_secs,
-                ports,
-            ));
-        }
+/// A scan's final words: a window that raised gets its last probes added to the alert.
+fn final_vertical(
+    window_secs: u64,
+    scanner: IpAddr,
+    target: IpAddr,
+    v: &Probes<u16>,
+    out: &mut Vec<Raise>,
+) {
+    if let Some((last, pattern, total)) = v.at_end() {
+        let ports = v.latest();
+        out.push(vertical_raise(
+            last,
+            scanner,
+            target,
+            pattern,
+            total,
+            window_secs,
+            ports,
+        ));
     }
+}
 
-    fn final_horizontal(
-        &self,
-        scanner: IpAddr,
-        port: u16,
-        h: &Probes<IpAddr>,
-        out: &mut Vec<Raise>,
-    ) {
-        if let Some((last, pattern, total)) = h.at_end() {
-            let hosts = h.latest();
-            out.push(horizontal_raise(
-                last,
-                scanner,
-                port,
-                pattern,
-                total,
-                self.window_secs,
-                hosts,
-            ));
-        }
+/// [`final_vertical`] for a horizontal window.
+fn final_horizontal(
+    window_secs: u64,
+    scanner: IpAddr,
+    port: u16,
+    h: &Probes<IpAddr>,
+    out: &mut Vec<Raise>,
+) {
+    if let Some((last, pattern, total)) = h.at_end() {
+        let hosts = h.latest();
+        out.push(horizontal_raise(
+            last,
+            scanner,
+            port,
+            pattern,
+            total,
+            window_secs,
+            hosts,
+        ));
     }
 }
 
