@@ -71,6 +71,8 @@ pub struct FlowCounts {
 
 pub struct FlowTable {
     config: FlowConfig,
+    /// `config.active` in nanoseconds: compared on every packet, so kept as an integer.
+    active_ns: i64,
     open: LruMap<FlowKey, Flow>,
     finished: LruMap<FlowKey, Flow>,
     fragments: LruMap<FragmentKey, (u16, u16)>,
@@ -82,6 +84,7 @@ impl FlowTable {
     pub fn new(config: FlowConfig) -> Self {
         FlowTable {
             config,
+            active_ns: i64::try_from(config.active.as_nanos()).unwrap_or(i64::MAX),
             open: LruMap::new(),
             finished: LruMap::new(),
             fragments: LruMap::new(),
@@ -131,7 +134,7 @@ impl FlowTable {
                 .insert_absent(key, Flow::new(&key, packet, dir, ts, iface))
         };
         // NetFlow-style active timeout: a long flow is reported in slices.
-        if !new_flow && ts.secs_since(flow.record_start) >= self.config.active.as_secs_f64() {
+        if !new_flow && ts.0.saturating_sub(flow.record_start.0) >= self.active_ns {
             out.push(flow.record(&key, EndReason::Active));
             flow.restart_record(ts);
             self.counts.active_slices += 1;
