@@ -3,8 +3,9 @@
 //! flow into a [`FlowRecord`].
 //!
 //! Open and finished flows (TCP closed or reset, DNS exchanges with every query answered) live
-//! in two recency-ordered maps, because their timeouts differ (60 s vs 5 s by default): expiry then only ever looks at the oldest entry of each map, so its
-//! cost is proportional to what expires, not to the table size.
+//! in two recency-ordered maps, because their timeouts differ (60 s vs 5 s by default): expiry
+//! then only ever looks at the oldest entry of each map, so its cost is proportional to what
+//! expires, not to the table size.
 
 use std::time::Duration;
 
