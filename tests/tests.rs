@@ -19,6 +19,7 @@ mod fuzz_replay;
 mod history;
 mod interactive;
 mod live;
+mod live_view;
 mod outputs;
 mod privileges;
 mod snapshots;

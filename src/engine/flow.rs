@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
+use wire::link::Mac;
 use wire::packet::{App, Icmp, TcpFlags, Transport};
 use wire::services::{self, L4};
 use wire::Packet;
@@ -236,6 +237,62 @@ pub struct Flow {
     /// DNS queries and responses seen on a UDP flow to or from port 53 (saturating).
     dns_queries: u16,
     dns_responses: u16,
+    /// The MAC addresses of the first packet, by side (`[lo, hi]`), seen at packet `first_seq`:
+    /// what the flow tells its hosts when its record ends. A packet with other MACs says so
+    /// from [`Flow::update`], and the engine gives those to the hosts at once.
+    pub macs: SideMacs,
+}
+
+/// The MAC address of each side of a flow (`[lo, hi]`) and the sequence number of the packet
+/// that showed them. Kept as integers (none = [`SideMacs::NONE`]): compared on every packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SideMacs {
+    mac: [u64; 2],
+    pub first_seq: u64,
+}
+
+impl SideMacs {
+    /// No MAC address (a MAC is 48 bits, so this is none of them).
+    const NONE: u64 = u64::MAX;
+
+    fn of(packet: &Packet<'_>, dir: Dir, seq: u64) -> SideMacs {
+        let (src, dst) = (as_int(packet.src_mac), as_int(packet.dst_mac));
+        let mac = match dir {
+            Dir::LoToHi => [src, dst],
+            Dir::HiToLo => [dst, src],
+        };
+        SideMacs {
+            mac,
+            first_seq: seq,
+        }
+    }
+
+    /// Whether `packet`, sent in direction `dir`, shows a MAC address these do not hold.
+    fn differ(&self, packet: &Packet<'_>, dir: Dir) -> bool {
+        let (sender, receiver) = match dir {
+            Dir::LoToHi => (self.mac[0], self.mac[1]),
+            Dir::HiToLo => (self.mac[1], self.mac[0]),
+        };
+        let other = |seen: Option<Mac>, kept: u64| seen.is_some_and(|m| mac_int(m) != kept);
+        other(packet.src_mac, sender) || other(packet.dst_mac, receiver)
+    }
+
+    /// The MAC address of `side` (0 = the key's `lo` end), if the first packet had one.
+    pub fn side(&self, side: usize) -> Option<Mac> {
+        let m = *self.mac.get(side)?;
+        (m != Self::NONE).then(|| {
+            let b = m.to_le_bytes();
+            [b[0], b[1], b[2], b[3], b[4], b[5]]
+        })
+    }
+}
+
+fn mac_int(m: Mac) -> u64 {
+    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
+}
+
+fn as_int(m: Option<Mac>) -> u64 {
+    m.map_or(SideMacs::NONE, mac_int)
 }
 
 impl Flow {
@@ -244,6 +301,7 @@ impl Flow {
         packet: &Packet<'_>,
         dir: Dir,
         ts: Timestamp,
+        seq: u64,
         iface: IfaceId,
     ) -> Self {
         let service = match key.proto {
@@ -284,6 +342,7 @@ impl Flow {
             quic_failed: false,
             dns_queries: 0,
             dns_responses: 0,
+            macs: SideMacs::of(packet, dir, seq),
         }
     }
 
@@ -305,8 +364,9 @@ impl Flow {
         }
     }
 
-    /// Accounts one packet of `bytes` wire bytes in direction `dir`.
-    pub fn update(&mut self, packet: &Packet<'_>, dir: Dir, ts: Timestamp, bytes: u64) {
+    /// Accounts one packet of `bytes` wire bytes in direction `dir`. Returns true when the
+    /// packet shows MAC addresses other than the flow's first ones (see [`Flow::macs`]).
+    pub fn update(&mut self, packet: &Packet<'_>, dir: Dir, ts: Timestamp, bytes: u64) -> bool {
         self.last_ts = self.last_ts.max(ts);
         if let Some(c) = self.counters.get_mut(dir.index()) {
             c.packets += 1;
@@ -328,6 +388,7 @@ impl Flow {
         if self.name.is_none() {
             self.name = flow_name(&packet.app);
         }
+        self.macs.differ(packet, dir)
     }
 
     fn track_tcp(&mut self, flags: TcpFlags, seq: u32, len: usize, dir: Dir) {
@@ -402,6 +463,7 @@ impl Flow {
             name: self.name.clone(),
             iface: self.iface,
             reason,
+            macs: self.macs,
         }
     }
 }
@@ -431,6 +493,8 @@ pub struct FlowRecord {
     pub name: Option<Box<str>>,
     pub iface: IfaceId,
     pub reason: EndReason,
+    /// The flow's first MAC addresses, for its hosts.
+    pub macs: SideMacs,
 }
 
 impl FlowRecord {

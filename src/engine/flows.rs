@@ -56,6 +56,8 @@ pub struct Observed {
     /// The packet completed a TLS hello gathered over several segments, revealing the flow's
     /// server name (now in the flow's `name`).
     pub named: bool,
+    /// The packet shows MAC addresses other than the flow's first ones.
+    pub other_macs: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -107,12 +109,15 @@ impl FlowTable {
     }
 
     /// Accounts `packet` to its flow; ended flows go to `out`.
-    /// `clock` is the latest packet time of the whole run so far (≥ `ts`).
+    /// `clock` is the latest packet time of the whole run so far (≥ `ts`); `seq` is the
+    /// packet's position in the run.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
         packet: &Packet<'_>,
         ts: Timestamp,
         clock: Timestamp,
+        seq: u64,
         bytes: u64,
         iface: IfaceId,
         out: &mut Vec<FlowRecord>,
@@ -132,7 +137,7 @@ impl FlowTable {
             new_flow = true;
             self.counts.total += 1;
             self.open
-                .insert_absent(key, Flow::new(&key, packet, dir, ts, iface))
+                .insert_absent(key, Flow::new(&key, packet, dir, ts, seq, iface))
         };
         // NetFlow-style active timeout: a long flow is reported in slices.
         if !new_flow && ts.0.saturating_sub(flow.record_start.0) >= self.active_ns {
@@ -141,7 +146,7 @@ impl FlowTable {
             self.counts.active_slices += 1;
         }
         let was_finished = flow.is_done();
-        flow.update(packet, dir, ts, bytes);
+        let other_macs = flow.update(packet, dir, ts, bytes);
         flow.touched = clock;
         let from_initiator = flow.initiator == dir;
         let named = from_initiator && gather_hello(&mut self.hellos, flow, &key, packet);
@@ -162,6 +167,7 @@ impl FlowTable {
             key,
             from_initiator,
             named,
+            other_macs,
         })
     }
 

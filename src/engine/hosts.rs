@@ -3,6 +3,11 @@
 //! names it is known by — learned passively from DNS answers, TLS SNI and HTTP Host headers,
 //! never by sending a query.
 //!
+//! Counted per flow record, not per packet: a host entry is made (or touched) when one of its
+//! flows starts, and a flow's packets and bytes reach its two hosts when its record ends —
+//! one pair of lookups per record instead of per packet, in a table too large for the cache.
+//! Live views add the open flows ([`Hosts::with_open`]).
+//!
 //! Bounded: when `max_hosts` is reached the idlest host is evicted (and counted). Names live in
 //! their own bounded table so a DNS answer can name an address before it sends any traffic.
 
@@ -18,7 +23,9 @@ use wire::link::Mac;
 use wire::packet::App;
 use wire::Packet;
 
+use super::flow::{Flow, FlowKey, SideMacs};
 use super::lru::LruMap;
+use super::stats::Counter;
 use crate::time::Timestamp;
 
 /// Names kept per address; the first ones seen win.
@@ -110,6 +117,30 @@ impl Host {
     }
 }
 
+/// Adds one side of a flow's counters (`side` 0 is the key's `lo` end) to that side's host.
+fn fold_side(
+    h: &mut Host,
+    side: usize,
+    counters: &[Counter; 2],
+    (start, end): (Timestamp, Timestamp),
+    macs: &SideMacs,
+) {
+    let (sent, received) = if side == 0 {
+        (counters[0], counters[1])
+    } else {
+        (counters[1], counters[0])
+    };
+    h.packets_out += sent.packets;
+    h.bytes_out = h.bytes_out.saturating_add(sent.bytes);
+    h.packets_in += received.packets;
+    h.bytes_in = h.bytes_in.saturating_add(received.bytes);
+    h.first_ts = h.first_ts.min(start);
+    h.last_ts = h.last_ts.max(end);
+    if let Some(mac) = macs.side(side) {
+        h.macs.add(macs.first_seq, mac);
+    }
+}
+
 /// Which addresses are "ours": `--home-net`, by default the private and link-local ranges.
 #[derive(Debug, Clone)]
 pub struct HomeNet {
@@ -195,30 +226,55 @@ impl Hosts {
         })
     }
 
-    /// Accounts one IP packet to its source and destination hosts.
-    /// `seq` is the packet's position in the whole run (see [`FirstSeen`]).
-    pub fn observe(&mut self, packet: &Packet<'_>, ts: Timestamp, bytes: u64, seq: u64) {
+    /// Adds what a flow record carried to its two hosts: each direction's packets and bytes
+    /// out of its sender and into its receiver, the record's times, the flow's first MAC
+    /// addresses. Hosts are counted per flow record, not per packet: one pair of lookups per
+    /// record instead of per packet (live views add the open flows: [`Hosts::with_open`]).
+    pub fn fold(
+        &mut self,
+        key: &FlowKey,
+        counters: &[Counter; 2],
+        times: (Timestamp, Timestamp),
+        macs: &SideMacs,
+    ) {
+        for (side, end) in [key.lo, key.hi].into_iter().enumerate() {
+            let h = self.entry(end.addr, times.0);
+            fold_side(h, side, counters, times, macs);
+        }
+    }
+
+    /// Gives a packet's MAC addresses to its hosts at once: used for packets whose MACs differ
+    /// from their flow's first ones (which reach the hosts with the flow's record).
+    pub fn add_macs(&mut self, packet: &Packet<'_>, ts: Timestamp, seq: u64) {
         let Some(ip) = packet.ip() else { return };
-        let (src, dst) = (ip.src, ip.dst);
-        let src_mac = packet.src_mac;
-        let dst_mac = packet.dst_mac;
-        let h = self.entry(src, ts);
-        h.packets_out += 1;
-        h.bytes_out = h.bytes_out.saturating_add(bytes);
-        h.first_ts = h.first_ts.min(ts);
-        h.last_ts = h.last_ts.max(ts);
-        if let Some(mac) = src_mac {
-            h.macs.add(seq, mac);
+        for (addr, mac) in [(ip.src, packet.src_mac), (ip.dst, packet.dst_mac)] {
+            if let Some(mac) = mac {
+                self.entry(addr, ts).macs.add(seq, mac);
+            }
         }
-        let h = self.entry(dst, ts);
-        h.packets_in += 1;
-        h.bytes_in = h.bytes_in.saturating_add(bytes);
-        h.first_ts = h.first_ts.min(ts);
-        h.last_ts = h.last_ts.max(ts);
-        if let Some(mac) = dst_mac {
-            h.macs.add(seq, mac);
+    }
+
+    /// Every host as it stands now, open flows included: the hosts' own counters (from ended
+    /// flow records) plus what `open` flows have counted so far.
+    pub fn with_open<'a>(
+        &self,
+        open: impl Iterator<Item = (&'a FlowKey, &'a Flow)>,
+    ) -> Vec<(IpAddr, Host)> {
+        let mut all: hashbrown::HashMap<IpAddr, Host> =
+            self.table.iter().map(|(ip, h)| (*ip, h.clone())).collect();
+        for (key, flow) in open {
+            let times = (flow.record_start, flow.last_ts);
+            for (side, end) in [key.lo, key.hi].into_iter().enumerate() {
+                let h = all.entry(end.addr).or_insert_with(|| Host {
+                    first_ts: times.0,
+                    last_ts: times.1,
+                    local: self.home.contains(&end.addr),
+                    ..Host::default()
+                });
+                fold_side(h, side, &flow.counters, times, &flow.macs);
+            }
         }
-        self.learn_names(packet, seq);
+        all.into_iter().collect()
     }
 
     /// A new flow from `client` to `server`.
@@ -235,7 +291,8 @@ impl Hosts {
         }
     }
 
-    fn learn_names(&mut self, packet: &Packet<'_>, seq: u64) {
+    /// Names an IP packet reveals: DNS answers, TLS SNI, HTTP Host.
+    pub fn learn_names(&mut self, packet: &Packet<'_>, seq: u64) {
         let Some(ip) = packet.ip() else { return };
         match &packet.app {
             App::Dns(d) if d.is_response && d.rcode == 0 => {

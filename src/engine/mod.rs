@@ -19,14 +19,15 @@ pub mod stats;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::net::IpAddr;
 
 use wire::Packet;
 
-use self::flow::FlowRecord;
+use self::flow::{Dir, FlowRecord};
 use self::flows::{FlowConfig, FlowTable};
-use self::hosts::{HomeNet, Hosts};
+use self::hosts::{HomeNet, Host, Hosts};
 use self::series::Series;
-use self::stats::Stats;
+use self::stats::{Counter, Stats};
 use crate::capture::Frame;
 use crate::time::Timestamp;
 
@@ -116,17 +117,20 @@ impl Engine {
     ) {
         let ts = frame.ts;
         let bytes = u64::from(frame.orig_len);
-        let new_peers = self.stats.add(frame, packet);
+        self.stats.add(frame, packet);
         let mut new_flow = false;
         if let Some(ip) = packet.ip() {
-            self.hosts.observe(packet, ts, bytes, seq);
-            if new_peers {
-                self.hosts.new_peers(ip.src, ip.dst, ts);
-            }
-            if let Some(obs) =
-                self.flows
-                    .observe(packet, ts, clock, bytes, frame.iface, &mut self.records)
-            {
+            // Hosts and IP pairs count this packet when its flow's record ends (`fold`).
+            self.hosts.learn_names(packet, seq);
+            if let Some(obs) = self.flows.observe(
+                packet,
+                ts,
+                clock,
+                seq,
+                bytes,
+                frame.iface,
+                &mut self.records,
+            ) {
                 if obs.new_flow {
                     new_flow = true;
                     let (client, server) = if obs.from_initiator {
@@ -135,6 +139,12 @@ impl Engine {
                         (ip.dst, ip.src)
                     };
                     self.hosts.new_flow(client, server, ts);
+                    if self.stats.open_pair(ip.src, ip.dst) {
+                        self.hosts.new_peers(ip.src, ip.dst, ts);
+                    }
+                }
+                if obs.other_macs {
+                    self.hosts.add_macs(packet, ts, seq);
                 }
                 if obs.named {
                     if let Some(name) = self.flows.name(&obs.key) {
@@ -157,6 +167,7 @@ impl Engine {
         }
         self.tick = Some(sec);
         self.flows.expire(ts, &mut self.records);
+        self.note_records();
     }
 
     /// Ends every open flow (end of file, Ctrl-C): each becomes a record, nothing is lost.
@@ -172,9 +183,17 @@ impl Engine {
         more
     }
 
+    /// Counts records that just ended: in the totals, the top list, and in their hosts and IP
+    /// pairs, which learn of a flow's packets only now (see [`Engine::hosts_now`]).
     fn note_records(&mut self) {
         for r in self.records.get(self.noted..).unwrap_or(&[]) {
             self.records_total += 1;
+            self.hosts
+                .fold(&r.key, &r.counters, (r.start, r.end), &r.macs);
+            for dir in [Dir::LoToHi, Dir::HiToLo] {
+                let (src, dst) = (r.key.sender(dir).addr, r.key.sender(dir.reverse()).addr);
+                self.stats.add_pair(src, dst, r.counters[dir.index()]);
+            }
             let rank = Ranked::rank_of(r);
             let smallest = self.top_records.peek().map(|Reverse(t)| t.rank);
             if self.top_records.len() < self.top || smallest.is_some_and(|s| rank > s) {
@@ -224,6 +243,28 @@ impl Engine {
     pub fn take_records(&mut self) -> Vec<FlowRecord> {
         self.noted = 0;
         std::mem::take(&mut self.records)
+    }
+
+    /// Every host with what it has sent and received so far: ended flows' records plus the
+    /// open flows (hosts count per record, so the table alone lags behind live traffic).
+    pub fn hosts_now(&self) -> Vec<(IpAddr, Host)> {
+        self.hosts.with_open(self.flows.iter())
+    }
+
+    /// Every directed IP pair with what it has carried so far, open flows included.
+    pub fn pairs_now(&self) -> hashbrown::HashMap<(IpAddr, IpAddr), Counter> {
+        let mut all: hashbrown::HashMap<(IpAddr, IpAddr), Counter> =
+            self.stats.pairs.iter().collect();
+        for (key, flow) in self.flows.iter() {
+            for dir in [Dir::LoToHi, Dir::HiToLo] {
+                let sent = flow.counters[dir.index()];
+                if sent.packets > 0 {
+                    let pair = (key.sender(dir).addr, key.sender(dir.reverse()).addr);
+                    all.entry(pair).or_default().merge(sent);
+                }
+            }
+        }
+        all
     }
 
     /// The largest flow records, biggest first.

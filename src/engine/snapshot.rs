@@ -196,13 +196,13 @@ impl Snapshot {
                 rate(stats.total.bytes.saturating_mul(8), duration),
             ),
         };
-        let host_row = |ip: IpAddr| host_row(engine, ip);
+        let all_hosts = engine.hosts_now();
         let hosts: Vec<(IpAddr, &super::hosts::Host)> =
-            engine.hosts.iter().map(|(ip, h)| (*ip, h)).collect();
+            all_hosts.iter().map(|(ip, h)| (*ip, h)).collect();
         let top = |n: usize, key: fn(&super::hosts::Host) -> (u64, u64)| -> Vec<HostRow> {
             largest(hosts.clone(), n, |(ip, h)| (key(h), *ip))
                 .into_iter()
-                .map(|(ip, _)| host_row(ip))
+                .map(|(ip, h)| host_row(engine, ip, h))
                 .collect()
         };
         let top_sources = top(MAX_TALKERS, |h| (h.bytes_out, h.packets_out));
@@ -227,7 +227,7 @@ impl Snapshot {
             pps,
             bps,
             active_flows: Some(engine.flows.active() as u64),
-            hosts: Some(engine.hosts.len() as u64),
+            hosts: Some(all_hosts.len() as u64),
             drops: ctx.drops,
             protocols: protocols(&stats.l3, &stats.l4),
             apps: named(&APP_NAMES, &stats.apps),
@@ -331,8 +331,7 @@ fn largest<T, K: Ord, I: Ord>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> (
     items
 }
 
-fn host_row(engine: &Engine, ip: IpAddr) -> HostRow {
-    let h = engine.hosts.get(&ip).cloned().unwrap_or_default();
+fn host_row(engine: &Engine, ip: IpAddr, h: &super::hosts::Host) -> HostRow {
     HostRow {
         ip,
         names: engine
@@ -383,7 +382,7 @@ fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
 /// The address pairs with the most bytes, both directions of a pair as one edge.
 fn edges(engine: &Engine) -> Vec<Edge> {
     let mut undirected: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = hashbrown::HashMap::new();
-    for ((src, dst), c) in engine.stats.pairs.iter() {
+    for ((src, dst), c) in engine.pairs_now() {
         let key = if src <= dst { (src, dst) } else { (dst, src) };
         undirected.entry(key).or_default().merge(c);
     }

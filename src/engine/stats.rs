@@ -1,5 +1,6 @@
 //! Traffic counters: totals, protocol mix, applications, ports and IP pairs. (Per-host
-//! counters live in [`super::hosts`].)
+//! counters live in [`super::hosts`].) IP pairs are counted per flow record, when a flow ends,
+//! like the hosts: see [`super::Engine::pairs_now`] for the live view.
 //!
 //! Every frame is counted once in `packets`/`bytes` (original length, as tshark's `frame.len`),
 //! once by its outermost network layer and, for IP, once by the transport directly inside it —
@@ -97,7 +98,7 @@ pub struct Stats {
     pub fragments: u64,
     /// Frames per link type (a capture has one or a few: a list beats a hash per packet).
     pub links: Vec<(LinkType, u64)>,
-    /// Pair updates not tracked because the table was full.
+    /// Packets not counted in an IP pair because the pair table was full.
     pub pair_overflow: u64,
     max_keys: usize,
 }
@@ -129,9 +130,8 @@ impl Stats {
         }
     }
 
-    /// Counts one decoded frame. Returns true when its two addresses talk for the first time
-    /// (in either direction), so the engine can count peers.
-    pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) -> bool {
+    /// Counts one decoded frame. (IP pairs are counted per flow record: [`Stats::add_pair`].)
+    pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
         let bytes = u64::from(frame.orig_len);
         self.total.add(bytes);
         self.first_ts = Some(self.first_ts.map_or(frame.ts, |t| t.min(frame.ts)));
@@ -158,21 +158,10 @@ impl Stats {
         }
 
         let Some(ip) = packet.ip() else {
-            return false;
+            return;
         };
         if ip.fragment != wire::packet::Fragment::Whole {
             self.fragments += 1;
-        }
-        let limit = self.max_keys;
-        let pairs_len = self.pairs.len();
-        let mut new_peers = false;
-        match self.pairs.get_mut(ip.src, ip.dst) {
-            Some(c) => c.add(bytes),
-            None if pairs_len < limit => {
-                new_peers = !self.pairs.contains(ip.dst, ip.src);
-                self.pairs.entry(ip.src, ip.dst).add(bytes);
-            }
-            None => self.pair_overflow += 1,
         }
         if let Some((l4, src, dst)) = match packet.transport {
             Transport::Tcp(t) => Some((L4::Tcp, t.src_port, t.dst_port)),
@@ -185,7 +174,34 @@ impl Stats {
                 .or_default()
                 .add(bytes);
         }
+    }
+
+    /// A flow's first packet went from `src` to `dst`: makes sure their pair exists, so peers
+    /// are known as soon as they talk (its packets arrive with the flow's record:
+    /// [`Stats::add_pair`]). Returns true when the two addresses talk for the first time, in
+    /// either direction, so the engine can count peers.
+    pub fn open_pair(&mut self, src: IpAddr, dst: IpAddr) -> bool {
+        if self.pairs.contains(src, dst) || self.pairs.len() >= self.max_keys {
+            return false;
+        }
+        // Before the insert: a host talking to itself is its own (first) peer.
+        let new_peers = !self.pairs.contains(dst, src);
+        self.pairs.entry(src, dst);
         new_peers
+    }
+
+    /// Adds what `src` sent to `dst` in one flow record to their pair.
+    pub fn add_pair(&mut self, src: IpAddr, dst: IpAddr, sent: Counter) {
+        if sent.packets == 0 {
+            return;
+        }
+        if let Some(c) = self.pairs.get_mut(src, dst) {
+            c.merge(sent);
+        } else if self.pairs.len() >= self.max_keys {
+            self.pair_overflow += sent.packets;
+        } else {
+            self.pairs.entry(src, dst).merge(sent);
+        }
     }
 
     /// Adds another shard's counters. Each IP pair lives in one shard, so pair counters and

@@ -1,0 +1,239 @@
+//! Hosts and IP pairs are counted per flow record, when a flow ends, not per packet. Live
+//! views (the dashboard, the statistics line) add the open flows' counters to them: this checks
+//! that the view at any moment is exactly what the hosts and pairs hold once every open flow
+//! has ended — the numbers per-packet counting would have shown.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use etherparse::PacketBuilder;
+use netlens::capture::{Frame, IfaceId};
+use netlens::engine::flows::FlowConfig;
+use netlens::engine::hosts::Host;
+use netlens::engine::stats::Counter;
+use netlens::engine::{Engine, EngineConfig};
+use netlens::time::Timestamp;
+use wire::LinkType;
+
+struct Owned {
+    ts: Timestamp,
+    orig_len: u32,
+    link: LinkType,
+    data: Vec<u8>,
+}
+
+/// 20,000 frames of mixed traffic over about 20 s (../shared/bench/gen_traffic.py).
+fn generated() -> Vec<Owned> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.pcap");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .args([
+            "--packets",
+            "20000",
+            "--pps",
+            "1000",
+            "--seed",
+            "7",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("-q")
+        .status()
+        .expect("run python3 (needed to generate traffic)");
+    assert!(status.success(), "gen_traffic.py failed: {status}");
+    let mut frames = Vec::new();
+    netlens::capture::file::read(&out.to_string_lossy(), &mut |f| {
+        frames.push(Owned {
+            ts: f.ts,
+            orig_len: f.orig_len,
+            link: f.link,
+            data: f.data.to_vec(),
+        });
+        Ok(netlens::capture::Flow::Continue)
+    })
+    .unwrap();
+    frames
+}
+
+/// Short timeouts, so that within 20 s of traffic many flows end and many stay open.
+fn engine() -> Engine {
+    Engine::new(EngineConfig {
+        flows: FlowConfig {
+            idle: Duration::from_secs(3),
+            tcp_closed: Duration::from_secs(1),
+            active: Duration::from_secs(5),
+            max_flows: 1_000_000,
+        },
+        ..EngineConfig::default()
+    })
+}
+
+fn feed(engine: &mut Engine, frames: &[Owned]) {
+    for f in frames {
+        let frame = Frame {
+            ts: f.ts,
+            orig_len: f.orig_len,
+            link: f.link,
+            iface: IfaceId(0),
+            data: &f.data,
+        };
+        engine.process(&frame, &wire::decode(frame.link, frame.data));
+    }
+}
+
+/// Everything a host row shows, comparable.
+type HostView = (
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    i64,
+    i64,
+    Vec<[u8; 6]>,
+    bool,
+);
+
+fn view(h: &Host) -> HostView {
+    (
+        h.packets_out,
+        h.bytes_out,
+        h.packets_in,
+        h.bytes_in,
+        h.flows_initiated,
+        h.flows_accepted,
+        h.peers,
+        h.first_ts.0,
+        h.last_ts.0,
+        h.macs.items().copied().collect(),
+        h.local,
+    )
+}
+
+/// Checks the view of a running engine against the same engine after every flow has ended.
+fn view_equals_final(mut engine: Engine, what: &str) {
+    let hosts_now: BTreeMap<IpAddr, HostView> = engine
+        .hosts_now()
+        .iter()
+        .map(|(ip, h)| (*ip, view(h)))
+        .collect();
+    let pairs_now: BTreeMap<(IpAddr, IpAddr), Counter> = engine.pairs_now().into_iter().collect();
+    engine.finish();
+    let hosts: BTreeMap<IpAddr, HostView> =
+        engine.hosts.iter().map(|(ip, h)| (*ip, view(h))).collect();
+    let pairs: BTreeMap<(IpAddr, IpAddr), Counter> = engine.stats.pairs.iter().collect();
+    assert_eq!(hosts_now.len(), hosts.len(), "{what}: hosts");
+    for (ip, h) in &hosts {
+        assert_eq!(hosts_now.get(ip), Some(h), "{what}: host {ip}");
+    }
+    assert_eq!(pairs_now, pairs, "{what}: IP pairs");
+    assert!(
+        pairs.values().all(|c| c.packets > 0),
+        "{what}: a pair without packets"
+    );
+}
+
+#[test]
+fn live_hosts_and_pairs_include_open_flows() {
+    let frames = generated();
+    assert_eq!(frames.len(), 20_000);
+    for cut in [frames.len() / 3, frames.len()] {
+        let mut e = engine();
+        feed(&mut e, &frames[..cut]);
+        // Both kinds of flow must be present for the check to mean anything.
+        assert!(e.records_total > 100, "{cut}: {} records", e.records_total);
+        assert!(e.flows.active() > 100, "{cut}: {} open", e.flows.active());
+        let with_macs = e
+            .hosts_now()
+            .iter()
+            .filter(|(_, h)| h.macs.items().count() > 0)
+            .count();
+        assert!(with_macs > 10, "{cut}: {with_macs} hosts with MACs");
+        view_equals_final(e, &format!("first {cut} frames"));
+    }
+}
+
+/// A flow whose packets change MAC address halfway (a router failing over): both MACs reach
+/// the host, with the packet that first showed each.
+#[test]
+fn a_flow_that_changes_mac_gives_its_hosts_both() {
+    let frame = |src_mac: [u8; 6], seq: u32| {
+        let b = PacketBuilder::ethernet2(src_mac, [2, 0, 0, 0, 0, 9])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40_000, 80, seq, 1000);
+        let mut out = Vec::new();
+        b.write(&mut out, b"x").unwrap();
+        out
+    };
+    let (a, c) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 3]);
+    let frames: Vec<Owned> = [(a, 1), (a, 2), (c, 3), (a, 4)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(mac, seq))| {
+            let data = frame(mac, seq);
+            Owned {
+                ts: Timestamp(i as i64 * 1_000_000),
+                orig_len: data.len() as u32,
+                link: LinkType::Ethernet,
+                data,
+            }
+        })
+        .collect();
+    let mut e = engine();
+    feed(&mut e, &frames);
+    let client: IpAddr = "10.0.0.1".parse().unwrap();
+    let now = e.hosts_now();
+    let (_, h) = now.iter().find(|(ip, _)| *ip == client).unwrap();
+    assert_eq!(h.macs.items().copied().collect::<Vec<_>>(), vec![a, c]);
+    assert_eq!(h.packets_out, 4);
+    view_equals_final(e, "MAC change");
+}
+
+/// Peers are counted when two addresses first talk, in either direction, once per pair; an
+/// address talking to itself (loopback, a misconfigured host) is its own peer.
+#[test]
+fn peers_count_each_address_once() {
+    let frame = |src: [u8; 4], dst: [u8; 4], sport: u16| {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .udp(sport, 9);
+        let mut out = Vec::new();
+        b.write(&mut out, b"x").unwrap();
+        out
+    };
+    let (a, b, c) = ([10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3]);
+    let packets = [
+        (a, b, 1000),
+        (b, a, 1001),
+        (a, b, 1002),
+        (a, c, 1003),
+        (a, a, 1004),
+    ];
+    let frames: Vec<Owned> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, &(s, d, port))| {
+            let data = frame(s, d, port);
+            Owned {
+                ts: Timestamp(i as i64 * 1_000_000),
+                orig_len: data.len() as u32,
+                link: LinkType::Ethernet,
+                data,
+            }
+        })
+        .collect();
+    let mut e = engine();
+    feed(&mut e, &frames);
+    e.finish();
+    let peers = |ip: [u8; 4]| e.hosts.get(&IpAddr::from(ip)).map(|h| h.peers);
+    assert_eq!(peers(a), Some(3), "b, c and itself");
+    assert_eq!(peers(b), Some(1));
+    assert_eq!(peers(c), Some(1));
+}
