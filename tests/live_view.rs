@@ -237,3 +237,61 @@ fn peers_count_each_address_once() {
     assert_eq!(peers(b), Some(1));
     assert_eq!(peers(c), Some(1));
 }
+
+/// One UDP frame from `src` to `dst` with the given MACs.
+fn udp_frame(
+    ts_ms: i64,
+    macs: ([u8; 6], [u8; 6]),
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+) -> Owned {
+    let b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0, dst.0, 64)
+        .udp(src.1, dst.1);
+    let mut data = Vec::new();
+    b.write(&mut data, b"x").unwrap();
+    Owned {
+        ts: Timestamp(ts_ms * 1_000_000),
+        orig_len: data.len() as u32,
+        link: LinkType::Ethernet,
+        data,
+    }
+}
+
+/// Captures go back in time (merged files, clock steps): a host's first-seen time is its
+/// earliest packet, not its flow's first one; and when both ends of a flow are one address,
+/// the first packet's source MAC is the one seen first, as counting per packet gives.
+#[test]
+fn out_of_order_times_and_self_flows_count_as_per_packet() {
+    let (a, b, c) = ([10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3]);
+    let (m1, m2) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let frames = vec![
+        udp_frame(10_000, (m1, m2), (a, 1000), (b, 53)),
+        udp_frame(5_000, (m2, m1), (b, 53), (a, 1000)),
+        udp_frame(12_000, (m1, m2), (a, 1000), (b, 53)),
+        // From the higher port to the lower one on one address: the key's `hi` end sends.
+        udp_frame(13_000, (m2, m1), (c, 9000), (c, 80)),
+    ];
+    let mut e = engine();
+    feed(&mut e, &frames);
+    let now = e.hosts_now();
+    let host = |ip: [u8; 4]| {
+        now.iter()
+            .find(|(x, _)| *x == IpAddr::from(ip))
+            .map(|(_, h)| view(h))
+            .unwrap()
+    };
+    let (ha, hb) = (host(a), host(b));
+    assert_eq!(
+        (ha.7, ha.8),
+        (5_000_000_000, 12_000_000_000),
+        "a: first, last"
+    );
+    assert_eq!(
+        (hb.7, hb.8),
+        (5_000_000_000, 12_000_000_000),
+        "b: first, last"
+    );
+    assert_eq!(host(c).9, vec![m2, m1], "c's MACs: the source's first");
+    view_equals_final(e, "out of order");
+}

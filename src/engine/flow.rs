@@ -13,7 +13,7 @@ use wire::packet::{App, Icmp, TcpFlags, Transport};
 use wire::services::{self, L4};
 use wire::Packet;
 
-use super::stats::Counter;
+use super::stats::{Counter, ServicePort};
 use crate::capture::IfaceId;
 use crate::time::Timestamp;
 
@@ -215,6 +215,9 @@ pub struct Flow {
     pub touched: Timestamp,
     /// Start of the current record (differs from `first_ts` after an active timeout).
     pub record_start: Timestamp,
+    /// The earliest packet time of the current record: before `record_start` when the capture
+    /// goes back in time (the hosts' first-seen times take it).
+    pub earliest: Timestamp,
     /// Direction of the first packet, or the SYN's direction.
     pub initiator: Dir,
     /// Counters by direction: `[lo→hi, hi→lo]`.
@@ -243,56 +246,50 @@ pub struct Flow {
     pub macs: SideMacs,
 }
 
-/// The MAC address of each side of a flow (`[lo, hi]`) and the sequence number of the packet
-/// that showed them. Kept as integers (none = [`SideMacs::NONE`]): compared on every packet.
+/// The MAC address of each side of a flow (`[lo, hi]`) as its first packet showed them, and
+/// that packet's sequence number and direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SideMacs {
-    mac: [u64; 2],
+    mac: [Mac; 2],
+    /// Whether the first packet had a MAC for that side (not every link type has MACs).
+    has: [bool; 2],
+    /// The direction of that packet: its sender's MAC counts as seen first (it matters only
+    /// when both sides are one address, whose MACs then share `first_seq`).
+    pub first_dir: Dir,
     pub first_seq: u64,
 }
 
 impl SideMacs {
-    /// No MAC address (a MAC is 48 bits, so this is none of them).
-    const NONE: u64 = u64::MAX;
-
     fn of(packet: &Packet<'_>, dir: Dir, seq: u64) -> SideMacs {
-        let (src, dst) = (as_int(packet.src_mac), as_int(packet.dst_mac));
-        let mac = match dir {
-            Dir::LoToHi => [src, dst],
-            Dir::HiToLo => [dst, src],
+        let (src, dst) = (packet.src_mac, packet.dst_mac);
+        let (lo, hi) = match dir {
+            Dir::LoToHi => (src, dst),
+            Dir::HiToLo => (dst, src),
         };
         SideMacs {
-            mac,
+            mac: [lo.unwrap_or_default(), hi.unwrap_or_default()],
+            has: [lo.is_some(), hi.is_some()],
+            first_dir: dir,
             first_seq: seq,
         }
     }
 
     /// Whether `packet`, sent in direction `dir`, shows a MAC address these do not hold.
     fn differ(&self, packet: &Packet<'_>, dir: Dir) -> bool {
-        let (sender, receiver) = match dir {
-            Dir::LoToHi => (self.mac[0], self.mac[1]),
-            Dir::HiToLo => (self.mac[1], self.mac[0]),
+        let (s, r) = match dir {
+            Dir::LoToHi => (0, 1),
+            Dir::HiToLo => (1, 0),
         };
-        let other = |seen: Option<Mac>, kept: u64| seen.is_some_and(|m| mac_int(m) != kept);
-        other(packet.src_mac, sender) || other(packet.dst_mac, receiver)
+        let other = |seen: Option<Mac>, side: usize| {
+            seen.is_some_and(|m| !self.has[side] || m != self.mac[side])
+        };
+        other(packet.src_mac, s) || other(packet.dst_mac, r)
     }
 
     /// The MAC address of `side` (0 = the key's `lo` end), if the first packet had one.
     pub fn side(&self, side: usize) -> Option<Mac> {
-        let m = *self.mac.get(side)?;
-        (m != Self::NONE).then(|| {
-            let b = m.to_le_bytes();
-            [b[0], b[1], b[2], b[3], b[4], b[5]]
-        })
+        (*self.has.get(side)?).then(|| self.mac.get(side).copied())?
     }
-}
-
-fn mac_int(m: Mac) -> u64 {
-    u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
-}
-
-fn as_int(m: Option<Mac>) -> u64 {
-    m.map_or(SideMacs::NONE, mac_int)
 }
 
 impl Flow {
@@ -329,6 +326,7 @@ impl Flow {
             last_ts: ts,
             touched: ts,
             record_start: ts,
+            earliest: ts,
             initiator,
             counters: [Counter::default(); 2],
             tcp: TcpState::None,
@@ -368,6 +366,7 @@ impl Flow {
     /// packet shows MAC addresses other than the flow's first ones (see [`Flow::macs`]).
     pub fn update(&mut self, packet: &Packet<'_>, dir: Dir, ts: Timestamp, bytes: u64) -> bool {
         self.last_ts = self.last_ts.max(ts);
+        self.earliest = self.earliest.min(ts);
         if let Some(c) = self.counters.get_mut(dir.index()) {
             c.packets += 1;
             c.bytes = c.bytes.saturating_add(bytes);
@@ -441,6 +440,7 @@ impl Flow {
     /// Starts a new record after an active timeout: counters restart, state stays.
     pub fn restart_record(&mut self, ts: Timestamp) {
         self.record_start = ts;
+        self.earliest = ts;
         self.counters = [Counter::default(); 2];
         self.retransmissions = 0;
     }
@@ -453,6 +453,7 @@ impl Flow {
         FlowRecord {
             key: *key,
             start: self.record_start,
+            earliest: self.earliest,
             end: self.last_ts,
             initiator: self.initiator,
             counters: self.counters,
@@ -484,6 +485,8 @@ pub struct FlowRecord {
     pub key: FlowKey,
     pub start: Timestamp,
     pub end: Timestamp,
+    /// The earliest packet time in the record (see [`Flow::earliest`]).
+    pub earliest: Timestamp,
     pub initiator: Dir,
     pub counters: [Counter; 2],
     pub tcp: TcpState,
@@ -500,6 +503,21 @@ pub struct FlowRecord {
 impl FlowRecord {
     pub fn total(&self) -> Counter {
         both_ways(&self.counters)
+    }
+
+    /// The service side of a TCP or UDP flow (see [`services::service_port`]); none for other
+    /// protocols, or when no packet of the flow showed its ports (a cut transport header).
+    pub fn service_port(&self) -> Option<ServicePort> {
+        let l4 = match self.key.proto {
+            6 => L4::Tcp,
+            17 => L4::Udp,
+            _ => return None,
+        };
+        let (a, b) = (self.key.lo.port, self.key.hi.port);
+        (a, b).ne(&(0, 0)).then(|| ServicePort {
+            l4,
+            port: services::service_port(a, b, l4),
+        })
     }
 
     /// (client, server): the initiator first.

@@ -23,7 +23,7 @@ use wire::link::Mac;
 use wire::packet::App;
 use wire::Packet;
 
-use super::flow::{Flow, FlowKey, SideMacs};
+use super::flow::{Dir, Flow, FlowKey, SideMacs};
 use super::lru::LruMap;
 use super::stats::Counter;
 use crate::time::Timestamp;
@@ -114,6 +114,14 @@ impl Host {
     }
     pub fn bytes(&self) -> u64 {
         self.bytes_out.saturating_add(self.bytes_in)
+    }
+}
+
+/// A flow's sides (0 = the key's `lo` end), the sender of its first packet first.
+fn sides(macs: &SideMacs) -> [usize; 2] {
+    match macs.first_dir {
+        Dir::LoToHi => [0, 1],
+        Dir::HiToLo => [1, 0],
     }
 }
 
@@ -237,8 +245,9 @@ impl Hosts {
         times: (Timestamp, Timestamp),
         macs: &SideMacs,
     ) {
-        for (side, end) in [key.lo, key.hi].into_iter().enumerate() {
-            let h = self.entry(end.addr, times.0);
+        for side in sides(macs) {
+            let addr = if side == 0 { key.lo.addr } else { key.hi.addr };
+            let h = self.entry(addr, times.0);
             fold_side(h, side, counters, times, macs);
         }
     }
@@ -263,12 +272,13 @@ impl Hosts {
         let mut all: hashbrown::HashMap<IpAddr, Host> =
             self.table.iter().map(|(ip, h)| (*ip, h.clone())).collect();
         for (key, flow) in open {
-            let times = (flow.record_start, flow.last_ts);
-            for (side, end) in [key.lo, key.hi].into_iter().enumerate() {
-                let h = all.entry(end.addr).or_insert_with(|| Host {
+            let times = (flow.earliest, flow.last_ts);
+            for side in sides(&flow.macs) {
+                let addr = if side == 0 { key.lo.addr } else { key.hi.addr };
+                let h = all.entry(addr).or_insert_with(|| Host {
                     first_ts: times.0,
                     last_ts: times.1,
-                    local: self.home.contains(&end.addr),
+                    local: self.home.contains(&addr),
                     ..Host::default()
                 });
                 fold_side(h, side, &flow.counters, times, &flow.macs);

@@ -183,13 +183,17 @@ impl Engine {
         more
     }
 
-    /// Counts records that just ended: in the totals, the top list, and in their hosts and IP
-    /// pairs, which learn of a flow's packets only now (see [`Engine::hosts_now`]).
+    /// Counts records that just ended: in the totals, the top list, and in their hosts, IP
+    /// pairs and service ports, which learn of a flow's packets only now (see
+    /// [`Engine::hosts_now`]).
     fn note_records(&mut self) {
         for r in self.records.get(self.noted..).unwrap_or(&[]) {
             self.records_total += 1;
             self.hosts
-                .fold(&r.key, &r.counters, (r.start, r.end), &r.macs);
+                .fold(&r.key, &r.counters, (r.earliest, r.end), &r.macs);
+            if let Some(port) = r.service_port() {
+                self.stats.add_port(port, r.total());
+            }
             for dir in [Dir::LoToHi, Dir::HiToLo] {
                 let (src, dst) = (r.key.sender(dir).addr, r.key.sender(dir.reverse()).addr);
                 self.stats.add_pair(src, dst, r.counters[dir.index()]);

@@ -1,6 +1,6 @@
 //! Traffic counters: totals, protocol mix, applications, ports and IP pairs. (Per-host
-//! counters live in [`super::hosts`].) IP pairs are counted per flow record, when a flow ends,
-//! like the hosts: see [`super::Engine::pairs_now`] for the live view.
+//! counters live in [`super::hosts`].) Ports and IP pairs are counted per flow record, when a
+//! flow ends, like the hosts: see [`super::Engine::pairs_now`] for the live view.
 //!
 //! Every frame is counted once in `packets`/`bytes` (original length, as tshark's `frame.len`),
 //! once by its outermost network layer and, for IP, once by the transport directly inside it —
@@ -12,8 +12,8 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 use serde::Serialize;
-use wire::packet::{App, L3Class, L4Class, Stop, Transport};
-use wire::services::{self, L4};
+use wire::packet::{App, L3Class, L4Class, Stop};
+use wire::services::L4;
 use wire::{LinkType, Packet};
 
 use crate::capture::Frame;
@@ -67,9 +67,16 @@ pub fn l4_index(c: L4Class) -> usize {
     }
 }
 
+/// The position of `app.name()` in [`APP_NAMES`], without comparing strings.
 fn app_index(app: &App<'_>) -> Option<usize> {
-    let name = app.name()?;
-    APP_NAMES.iter().position(|n| *n == name)
+    match app {
+        App::Dns(_) => Some(0),
+        App::Http(_) => Some(1),
+        App::Tls(_) => Some(2),
+        App::Ftp(_) | App::FtpReply(..) => Some(3),
+        App::Ssh(_) => Some(4),
+        App::None => None,
+    }
 }
 
 /// A port on which a service was seen, with its transport.
@@ -163,17 +170,6 @@ impl Stats {
         if ip.fragment != wire::packet::Fragment::Whole {
             self.fragments += 1;
         }
-        if let Some((l4, src, dst)) = match packet.transport {
-            Transport::Tcp(t) => Some((L4::Tcp, t.src_port, t.dst_port)),
-            Transport::Udp(u) => Some((L4::Udp, u.src_port, u.dst_port)),
-            _ => None,
-        } {
-            let port = services::service_port(src, dst, l4);
-            self.ports
-                .entry(ServicePort { l4, port })
-                .or_default()
-                .add(bytes);
-        }
     }
 
     /// A flow's first packet went from `src` to `dst`: makes sure their pair exists, so peers
@@ -188,6 +184,15 @@ impl Stats {
         let new_peers = !self.pairs.contains(dst, src);
         self.pairs.entry(src, dst);
         new_peers
+    }
+
+    /// Adds a TCP or UDP flow record's packets to its service port. Counted per record, like
+    /// the IP pairs: every packet of the flow counts, later IP fragments included (they carry
+    /// no ports, but their flow knows them).
+    pub fn add_port(&mut self, port: ServicePort, c: Counter) {
+        if c.packets > 0 {
+            self.ports.entry(port).or_default().merge(c);
+        }
     }
 
     /// Adds what `src` sent to `dst` in one flow record to their pair.
@@ -281,5 +286,55 @@ impl<I: Ord> TieBreak for (u64, u64, I) {
             .cmp(&self.0)
             .then(other.1.cmp(&self.1))
             .then(self.2.cmp(&other.2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet, IPv4 and UDP headers from port 40000 to `port`, then `payload`.
+    fn udp_frame(port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let total = (20 + 8 + payload.len()) as u16;
+        f.extend_from_slice(&[
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&port.to_be_bytes());
+        f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn app_index_is_the_position_of_the_name() {
+        let dns = udp_frame(
+            53,
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01",
+        );
+        let dns = wire::decode(LinkType::Ethernet, &dns);
+        assert!(
+            matches!(dns.app, App::Dns(_)),
+            "the DNS frame decodes as DNS"
+        );
+        let apps = [
+            dns.app,
+            App::Http(wire::http::HttpSummary::Response {
+                status: 200,
+                reason: "",
+            }),
+            App::FtpReply(220, ""),
+            App::Ssh(""),
+            App::None,
+        ];
+        for app in &apps {
+            let by_name = app
+                .name()
+                .and_then(|n| APP_NAMES.iter().position(|x| *x == n));
+            assert_eq!(app_index(app), by_name, "{:?}", app.name());
+        }
     }
 }
