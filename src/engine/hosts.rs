@@ -117,11 +117,13 @@ impl Host {
     }
 }
 
-/// A flow's sides (0 = the key's `lo` end), the sender of its first packet first.
-fn sides(macs: &SideMacs) -> [usize; 2] {
+/// A flow's sides (0 = the key's `lo` end) with their addresses, the sender of its first
+/// packet first.
+fn sides(key: &FlowKey, macs: &SideMacs) -> [(usize, IpAddr); 2] {
+    let (lo, hi) = ((0, key.lo.addr), (1, key.hi.addr));
     match macs.first_dir {
-        Dir::LoToHi => [0, 1],
-        Dir::HiToLo => [1, 0],
+        Dir::LoToHi => [lo, hi],
+        Dir::HiToLo => [hi, lo],
     }
 }
 
@@ -245,8 +247,7 @@ impl Hosts {
         times: (Timestamp, Timestamp),
         macs: &SideMacs,
     ) {
-        for side in sides(macs) {
-            let addr = if side == 0 { key.lo.addr } else { key.hi.addr };
+        for (side, addr) in sides(key, macs) {
             let h = self.entry(addr, times.0);
             fold_side(h, side, counters, times, macs);
         }
@@ -273,8 +274,7 @@ impl Hosts {
             self.table.iter().map(|(ip, h)| (*ip, h.clone())).collect();
         for (key, flow) in open {
             let times = (flow.earliest, flow.last_ts);
-            for side in sides(&flow.macs) {
-                let addr = if side == 0 { key.lo.addr } else { key.hi.addr };
+            for (side, addr) in sides(key, &flow.macs) {
                 let h = all.entry(addr).or_insert_with(|| Host {
                     first_ts: times.0,
                     last_ts: times.1,
