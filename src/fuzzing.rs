@@ -13,15 +13,17 @@
 //!   the input ends first).
 
 use std::io::{self, Cursor, Write};
+use std::net::IpAddr;
 use std::time::Duration;
 
+use wire::link::Mac;
 use wire::packet::App;
 use wire::{LinkType, Packet};
 
 use crate::capture::file;
 use crate::capture::{Flow, Frame, IfaceId};
 use crate::engine::flows::FlowConfig;
-use crate::engine::hosts::HomeNet;
+use crate::engine::hosts::{HomeNet, Host};
 use crate::engine::{Engine, EngineConfig};
 use crate::time::Timestamp;
 use crate::ui::console::fragments;
@@ -224,7 +226,26 @@ pub fn engine(data: &[u8]) {
         let packet = wire::decode(link, bytes);
         engine.process(&frame, &packet);
     }
+    // Hosts and IP pairs are counted per flow record; the live view adds the open flows, and
+    // must equal what the tables hold once every flow has ended (unless a full table dropped
+    // some of it).
+    let hosts_now = host_rows(engine.hosts_now().iter().map(|(ip, h)| (*ip, h)));
+    let mut pairs_now: Vec<_> = engine.pairs_now().into_iter().collect();
+    pairs_now.sort_unstable_by_key(|(k, _)| *k);
     engine.finish();
+    if engine.hosts.counts.evicted == 0 && engine.stats.pair_overflow == 0 {
+        let hosts = host_rows(engine.hosts.iter().map(|(ip, h)| (*ip, h)));
+        assert!(
+            hosts_now == hosts,
+            "live hosts {hosts_now:?} != final {hosts:?}"
+        );
+        let mut pairs: Vec<_> = engine.stats.pairs.iter().collect();
+        pairs.sort_unstable_by_key(|(k, _)| *k);
+        assert!(
+            pairs_now == pairs,
+            "live pairs {pairs_now:?} != final {pairs:?}"
+        );
+    }
     let info = RunInfo {
         source: "fuzz".into(),
         top: 4,
@@ -240,4 +261,27 @@ pub fn engine(data: &[u8]) {
     );
     assert!(written.is_ok(), "JSON report failed: {written:?}");
     let _ = out.write_all(report::text(&engine, &info, &Palette::new(true)).as_bytes());
+}
+
+/// What a host row shows, sorted by address, comparable.
+type HostRow = (IpAddr, [u64; 7], (i64, i64), Vec<Mac>, bool);
+
+fn host_rows<'a>(hosts: impl Iterator<Item = (IpAddr, &'a Host)>) -> Vec<HostRow> {
+    let mut rows: Vec<HostRow> = hosts
+        .map(|(ip, h)| {
+            let counts = [
+                h.packets_out,
+                h.bytes_out,
+                h.packets_in,
+                h.bytes_in,
+                h.flows_initiated,
+                h.flows_accepted,
+                h.peers,
+            ];
+            let macs = h.macs.items().copied().collect();
+            (ip, counts, (h.first_ts.0, h.last_ts.0), macs, h.local)
+        })
+        .collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    rows
 }
