@@ -264,9 +264,9 @@ pub fn engine(data: &[u8]) {
 }
 
 /// What a host row shows, sorted by address, comparable.
-type HostRow = (IpAddr, [u64; 7], (i64, i64), Vec<Mac>, bool);
+pub type HostRow = (IpAddr, [u64; 7], (i64, i64), Vec<Mac>, bool);
 
-fn host_rows<'a>(hosts: impl Iterator<Item = (IpAddr, &'a Host)>) -> Vec<HostRow> {
+pub fn host_rows<'a>(hosts: impl Iterator<Item = (IpAddr, &'a Host)>) -> Vec<HostRow> {
     let mut rows: Vec<HostRow> = hosts
         .map(|(ip, h)| {
             let counts = [

@@ -15,6 +15,7 @@ use netlens::engine::flows::FlowConfig;
 use netlens::engine::hosts::Host;
 use netlens::engine::stats::Counter;
 use netlens::engine::{Engine, EngineConfig};
+use netlens::fuzzing::{host_rows, HostRow};
 use netlens::time::Timestamp;
 use wire::LinkType;
 
@@ -60,6 +61,16 @@ fn generated() -> Vec<Owned> {
     frames
 }
 
+/// A frame of `data` at `ts_ms` milliseconds.
+fn owned(ts_ms: i64, data: Vec<u8>) -> Owned {
+    Owned {
+        ts: Timestamp(ts_ms * 1_000_000),
+        orig_len: data.len() as u32,
+        link: LinkType::Ethernet,
+        data,
+    }
+}
+
 /// Short timeouts, so that within 20 s of traffic many flows end and many stay open.
 fn engine() -> Engine {
     Engine::new(EngineConfig {
@@ -86,48 +97,19 @@ fn feed(engine: &mut Engine, frames: &[Owned]) {
     }
 }
 
-/// Everything a host row shows, comparable.
-type HostView = (
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    i64,
-    i64,
-    Vec<[u8; 6]>,
-    bool,
-);
-
-fn view(h: &Host) -> HostView {
-    (
-        h.packets_out,
-        h.bytes_out,
-        h.packets_in,
-        h.bytes_in,
-        h.flows_initiated,
-        h.flows_accepted,
-        h.peers,
-        h.first_ts.0,
-        h.last_ts.0,
-        h.macs.items().copied().collect(),
-        h.local,
-    )
-}
-
 /// Checks the view of a running engine against the same engine after every flow has ended.
 fn view_equals_final(mut engine: Engine, what: &str) {
-    let hosts_now: BTreeMap<IpAddr, HostView> = engine
-        .hosts_now()
-        .iter()
-        .map(|(ip, h)| (*ip, view(h)))
-        .collect();
+    let rows = |hosts: Vec<(IpAddr, &Host)>| -> BTreeMap<IpAddr, HostRow> {
+        host_rows(hosts.into_iter())
+            .into_iter()
+            .map(|r| (r.0, r))
+            .collect()
+    };
+    let now = engine.hosts_now();
+    let hosts_now = rows(now.iter().map(|(ip, h)| (*ip, h)).collect());
     let pairs_now: BTreeMap<(IpAddr, IpAddr), Counter> = engine.pairs_now().into_iter().collect();
     engine.finish();
-    let hosts: BTreeMap<IpAddr, HostView> =
-        engine.hosts.iter().map(|(ip, h)| (*ip, view(h))).collect();
+    let hosts = rows(engine.hosts.iter().map(|(ip, h)| (*ip, h)).collect());
     let pairs: BTreeMap<(IpAddr, IpAddr), Counter> = engine.stats.pairs.iter().collect();
     assert_eq!(hosts_now.len(), hosts.len(), "{what}: hosts");
     for (ip, h) in &hosts {
@@ -176,15 +158,7 @@ fn a_flow_that_changes_mac_gives_its_hosts_both() {
     let frames: Vec<Owned> = [(a, 1), (a, 2), (c, 3), (a, 4)]
         .iter()
         .enumerate()
-        .map(|(i, &(mac, seq))| {
-            let data = frame(mac, seq);
-            Owned {
-                ts: Timestamp(i as i64 * 1_000_000),
-                orig_len: data.len() as u32,
-                link: LinkType::Ethernet,
-                data,
-            }
-        })
+        .map(|(i, &(mac, seq))| owned(i as i64, frame(mac, seq)))
         .collect();
     let mut e = engine();
     feed(&mut e, &frames);
@@ -200,15 +174,8 @@ fn a_flow_that_changes_mac_gives_its_hosts_both() {
 /// address talking to itself (loopback, a misconfigured host) is its own peer.
 #[test]
 fn peers_count_each_address_once() {
-    let frame = |src: [u8; 4], dst: [u8; 4], sport: u16| {
-        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src, dst, 64)
-            .udp(sport, 9);
-        let mut out = Vec::new();
-        b.write(&mut out, b"x").unwrap();
-        out
-    };
     let (a, b, c) = ([10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3]);
+    let macs = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
     let packets = [
         (a, b, 1000),
         (b, a, 1001),
@@ -219,15 +186,7 @@ fn peers_count_each_address_once() {
     let frames: Vec<Owned> = packets
         .iter()
         .enumerate()
-        .map(|(i, &(s, d, port))| {
-            let data = frame(s, d, port);
-            Owned {
-                ts: Timestamp(i as i64 * 1_000_000),
-                orig_len: data.len() as u32,
-                link: LinkType::Ethernet,
-                data,
-            }
-        })
+        .map(|(i, &(s, d, port))| udp_frame(i as i64, macs, (s, port), (d, 9)))
         .collect();
     let mut e = engine();
     feed(&mut e, &frames);
@@ -250,12 +209,7 @@ fn udp_frame(
         .udp(src.1, dst.1);
     let mut data = Vec::new();
     b.write(&mut data, b"x").unwrap();
-    Owned {
-        ts: Timestamp(ts_ms * 1_000_000),
-        orig_len: data.len() as u32,
-        link: LinkType::Ethernet,
-        data,
-    }
+    owned(ts_ms, data)
 }
 
 /// Captures go back in time (merged files, clock steps): a host's first-seen time is its
@@ -278,20 +232,12 @@ fn out_of_order_times_and_self_flows_count_as_per_packet() {
     let host = |ip: [u8; 4]| {
         now.iter()
             .find(|(x, _)| *x == IpAddr::from(ip))
-            .map(|(_, h)| view(h))
+            .and_then(|(ip, h)| host_rows(std::iter::once((*ip, h))).pop())
             .unwrap()
     };
     let (ha, hb) = (host(a), host(b));
-    assert_eq!(
-        (ha.7, ha.8),
-        (5_000_000_000, 12_000_000_000),
-        "a: first, last"
-    );
-    assert_eq!(
-        (hb.7, hb.8),
-        (5_000_000_000, 12_000_000_000),
-        "b: first, last"
-    );
-    assert_eq!(host(c).9, vec![m2, m1], "c's MACs: the source's first");
+    assert_eq!(ha.2, (5_000_000_000, 12_000_000_000), "a: first, last");
+    assert_eq!(hb.2, (5_000_000_000, 12_000_000_000), "b: first, last");
+    assert_eq!(host(c).3, vec![m2, m1], "c's MACs: the source's first");
     view_equals_final(e, "out of order");
 }
