@@ -109,6 +109,20 @@ impl<T: PartialEq, const N: usize> FirstSeen<T, N> {
 }
 
 impl Host {
+    /// Adds what `other` counted for the same address (another shard, or open flows).
+    pub fn add(&mut self, other: Host) {
+        self.packets_out += other.packets_out;
+        self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
+        self.packets_in += other.packets_in;
+        self.bytes_in = self.bytes_in.saturating_add(other.bytes_in);
+        self.flows_initiated += other.flows_initiated;
+        self.flows_accepted += other.flows_accepted;
+        self.peers += other.peers;
+        self.first_ts = self.first_ts.min(other.first_ts);
+        self.last_ts = self.last_ts.max(other.last_ts);
+        self.macs.merge(other.macs);
+    }
+
     pub fn packets(&self) -> u64 {
         self.packets_out + self.packets_in
     }
@@ -270,12 +284,13 @@ impl Hosts {
         &self,
         open: impl Iterator<Item = (&'a FlowKey, &'a Flow)>,
     ) -> Vec<(IpAddr, Host)> {
-        let mut all: hashbrown::HashMap<IpAddr, Host> =
-            self.table.iter().map(|(ip, h)| (*ip, h.clone())).collect();
+        // What the open flows add, per address: a few addresses per open flow, not a copy of
+        // the whole table (which can hold a million hosts).
+        let mut open_hosts: hashbrown::HashMap<IpAddr, Host> = hashbrown::HashMap::new();
         for (key, flow) in open {
             let times = (flow.earliest, flow.last_ts);
             for (side, addr) in sides(key, &flow.macs) {
-                let h = all.entry(addr).or_insert_with(|| Host {
+                let h = open_hosts.entry(addr).or_insert_with(|| Host {
                     first_ts: times.0,
                     last_ts: times.1,
                     local: self.home.contains(&addr),
@@ -284,7 +299,17 @@ impl Hosts {
                 fold_side(h, side, &flow.counters, times, &flow.macs);
             }
         }
-        all.into_iter().collect()
+        let mut all = Vec::with_capacity(self.table.len());
+        for (addr, h) in self.table.iter() {
+            let mut h = h.clone();
+            if let Some(more) = open_hosts.remove(addr) {
+                h.add(more);
+            }
+            all.push((*addr, h));
+        }
+        // Hosts evicted from the table while a flow of theirs is still open.
+        all.extend(open_hosts);
+        all
     }
 
     /// A new flow from `client` to `server`.
@@ -375,16 +400,7 @@ impl Hosts {
                 local: h.local,
                 ..Host::default()
             });
-            mine.packets_out += h.packets_out;
-            mine.bytes_out = mine.bytes_out.saturating_add(h.bytes_out);
-            mine.packets_in += h.packets_in;
-            mine.bytes_in = mine.bytes_in.saturating_add(h.bytes_in);
-            mine.flows_initiated += h.flows_initiated;
-            mine.flows_accepted += h.flows_accepted;
-            mine.peers += h.peers;
-            mine.first_ts = mine.first_ts.min(h.first_ts);
-            mine.last_ts = mine.last_ts.max(h.last_ts);
-            mine.macs.merge(h.macs);
+            mine.add(h);
         }
         for (addr, names) in other.names.drain() {
             match self.names.touch(&addr) {
