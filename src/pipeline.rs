@@ -256,14 +256,10 @@ impl Pipeline {
             Accounting::Inline(engine) | Accounting::Recorded(engine, _) => LiveView {
                 total: engine.stats.total,
                 l4: engine.stats.l4.map(|c| c.packets),
-                top_hosts: crate::engine::stats::top_by(
-                    engine.hosts_now().into_iter(),
-                    3,
-                    |(ip, h)| (h.packets(), h.bytes(), *ip),
-                )
-                .into_iter()
-                .map(|(ip, h)| (ip, h.packets()))
-                .collect(),
+                top_hosts: crate::engine::hosts::top(engine.hosts_now().into_iter(), 3)
+                    .into_iter()
+                    .map(|(ip, h)| (ip, h.packets()))
+                    .collect(),
                 active_flows: Some(engine.flows.active()),
             },
             // Hosts and flows live in the shards until the end.

@@ -106,6 +106,11 @@ impl FlowKey {
         }
     }
 
+    /// The (source, destination) addresses of a packet sent in direction `dir`.
+    pub fn addrs(&self, dir: Dir) -> (IpAddr, IpAddr) {
+        (self.sender(dir).addr, self.sender(dir.reverse()).addr)
+    }
+
     /// A direction-symmetric hash, so both directions of a flow land in the same shard.
     pub fn shard_hash(&self) -> u64 {
         use std::hash::{Hash, Hasher};
@@ -288,7 +293,10 @@ impl SideMacs {
 
     /// The MAC address of `side` (0 = the key's `lo` end), if the first packet had one.
     pub fn side(&self, side: usize) -> Option<Mac> {
-        (*self.has.get(side)?).then(|| self.mac.get(side).copied())?
+        match self.has.get(side) {
+            Some(true) => self.mac.get(side).copied(),
+            _ => None,
+        }
     }
 }
 

@@ -131,6 +131,17 @@ impl Host {
     }
 }
 
+/// The `n` of `hosts` with the most packets (ties by bytes, then address).
+pub fn top<H: std::borrow::Borrow<Host>>(
+    hosts: impl Iterator<Item = (IpAddr, H)>,
+    n: usize,
+) -> Vec<(IpAddr, H)> {
+    super::stats::top_by(hosts, n, |(ip, h)| {
+        let h = h.borrow();
+        (h.packets(), h.bytes(), *ip)
+    })
+}
+
 /// A flow's sides (0 = the key's `lo` end) with their addresses, the sender of its first
 /// packet first.
 fn sides(key: &FlowKey, macs: &SideMacs) -> [(usize, IpAddr); 2] {
@@ -430,9 +441,7 @@ impl Hosts {
 
     /// The `n` hosts with the most packets (ties by bytes, then address).
     pub fn top(&self, n: usize) -> Vec<(IpAddr, &Host)> {
-        super::stats::top_by(self.table.iter().map(|(k, v)| (*k, v)), n, |(ip, h)| {
-            (h.packets(), h.bytes(), *ip)
-        })
+        top(self.table.iter().map(|(k, v)| (*k, v)), n)
     }
 
     pub fn is_local(&self, addr: &IpAddr) -> bool {

@@ -195,7 +195,7 @@ impl Engine {
                 self.stats.add_port(port, r.total());
             }
             for dir in [Dir::LoToHi, Dir::HiToLo] {
-                let (src, dst) = (r.key.sender(dir).addr, r.key.sender(dir.reverse()).addr);
+                let (src, dst) = r.key.addrs(dir);
                 self.stats.add_pair(src, dst, r.counters[dir.index()]);
             }
             let rank = Ranked::rank_of(r);
@@ -263,8 +263,7 @@ impl Engine {
             for dir in [Dir::LoToHi, Dir::HiToLo] {
                 let sent = flow.counters[dir.index()];
                 if sent.packets > 0 {
-                    let pair = (key.sender(dir).addr, key.sender(dir.reverse()).addr);
-                    all.entry(pair).or_default().merge(sent);
+                    all.entry(key.addrs(dir)).or_default().merge(sent);
                 }
             }
         }
