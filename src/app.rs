@@ -20,13 +20,14 @@ use crate::capture::live::{self, LiveCapture};
 use crate::capture::Flow;
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{self, Config, Source, UsageError};
+use crate::engine::shards::{ShardOutputs, Shards};
 use crate::engine::Engine;
 use crate::output::jsonl::JsonlSink;
 use crate::output::savefile::Savefile;
 use crate::pipeline::{Accounting, Outputs, Pipeline};
 use crate::setup;
 use crate::store::{
-    Backpressure, CaptureRow, Recorder, RecorderOptions, StoreWriter, WriterOptions,
+    Backpressure, CaptureRow, Recorder, RecorderOptions, Recording, StoreWriter, WriterOptions,
 };
 use crate::ui::console::live_stats::LiveStats;
 use crate::ui::console::printer::Printer;
@@ -529,38 +530,42 @@ fn outputs(config: &Config) -> Result<Outputs, Failure> {
     Ok(Outputs { save, jsonl })
 }
 
-/// One engine inline (recording to the history database when there is one), or `--workers`
-/// shards.
+/// One engine inline, or `--workers` shards; with a history database, recorded (each shard
+/// records its own engine).
 fn accounting(
     config: &Config,
     capture: CaptureRow,
     backpressure: Backpressure,
 ) -> Result<Accounting, Failure> {
+    let recording = match &config.db {
+        Some(db) => {
+            let options = WriterOptions {
+                backpressure,
+                retention: config.retention,
+                ..WriterOptions::default()
+            };
+            let writer = StoreWriter::open(db, options).map_err(runtime)?;
+            Some(Box::new(Recording::start(writer, capture)))
+        }
+        None => None,
+    };
+    let options = RecorderOptions {
+        store_packets: config.store_packets,
+    };
     if config.workers > 1 {
-        return Ok(Accounting::Sharded(crate::engine::shards::Shards::start(
-            config.workers,
-            &config.engine,
-        )));
+        let outputs = ShardOutputs {
+            store: recording.as_ref().map(|r| (r.sender(), options)),
+            records: config.jsonl.is_some(),
+        };
+        let shards = Shards::start(config.workers, &config.engine, outputs);
+        return Ok(Accounting::Sharded(shards, recording));
     }
     let mut engine = Box::new(Engine::new(config.engine.clone()));
-    let Some(db) = &config.db else {
+    let Some(recording) = recording else {
         return Ok(Accounting::Inline(engine));
     };
-    let options = WriterOptions {
-        backpressure,
-        retention: config.retention,
-        ..WriterOptions::default()
-    };
-    let writer = StoreWriter::open(db, options).map_err(runtime)?;
-    let recorder = Recorder::start(
-        writer,
-        &mut engine,
-        capture,
-        RecorderOptions {
-            store_packets: config.store_packets,
-        },
-    );
-    Ok(Accounting::Recorded(engine, Box::new(recorder)))
+    let recorder = Recorder::start(recording.sender(), &mut engine, options);
+    Ok(Accounting::Recorded(engine, Box::new(recorder), recording))
 }
 
 /// Adds the security detectors to `pipeline` unless `--no-alerts`; their lines go to stderr.

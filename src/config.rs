@@ -184,17 +184,6 @@ impl Config {
             )),
             None => None,
         };
-        if jsonl.is_some() && cli.workers > 1 {
-            return Err(UsageError::Message(
-                "--workers above 1 cannot stream --jsonl yet: use --workers 1".into(),
-            ));
-        }
-        if db.is_some() && cli.workers > 1 {
-            return Err(UsageError::Message(
-                "--workers above 1 cannot write history yet: add --no-db, or use --workers 1"
-                    .into(),
-            ));
-        }
         if cli.capture == CaptureMethod::Afpacket {
             if !cfg!(target_os = "linux") {
                 return Err(UsageError::Message(

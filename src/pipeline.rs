@@ -7,12 +7,13 @@ use std::io;
 use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
+use crate::engine::flow::FlowRecord;
 use crate::engine::shards::Shards;
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
 use crate::output::jsonl::JsonlSink;
 use crate::output::savefile::{Saved, Savefile};
-use crate::store::{Recorder, StoreError, WriterSummary};
+use crate::store::{Recorder, Recording, StoreError, WriterSummary};
 use crate::ui::console::printer::Printer;
 use crate::ui::console::report::Drops;
 use crate::ui::console::style::Palette;
@@ -22,8 +23,9 @@ use crate::ui::web::publisher::Publisher;
 pub enum Accounting {
     Inline(Box<Engine>),
     /// One engine, with its flows, series and hosts recorded to the SQLite history.
-    Recorded(Box<Engine>, Box<Recorder>),
-    Sharded(Shards),
+    Recorded(Box<Engine>, Box<Recorder>, Box<Recording>),
+    /// Shards, each recording its own engine when there is a history database.
+    Sharded(Shards, Option<Box<Recording>>),
 }
 
 /// What the live statistics line shows, whichever way packets are accounted.
@@ -123,10 +125,10 @@ impl Pipeline {
             publisher.set_alerts(detectors.alerts());
         }
         match &self.accounting {
-            Accounting::Inline(engine) | Accounting::Recorded(engine, _) => {
+            Accounting::Inline(engine) | Accounting::Recorded(engine, ..) => {
                 publisher.publish_engine(engine, state)
             }
-            Accounting::Sharded(_) => {
+            Accounting::Sharded(..) => {
                 publisher.publish_totals(self.dispatched, &self.dispatched_l4, state)
             }
         }
@@ -189,8 +191,8 @@ impl Pipeline {
         }
         match &mut self.accounting {
             Accounting::Inline(engine) => engine.process(frame, &packet),
-            Accounting::Recorded(engine, recorder) => recorder.process(frame, &packet, engine),
-            Accounting::Sharded(shards) => {
+            Accounting::Recorded(engine, recorder, _) => recorder.process(frame, &packet, engine),
+            Accounting::Sharded(shards, _) => {
                 shards.dispatch(frame, packet.ip().map(|ip| (ip.src, ip.dst)));
                 self.dispatched.merge(Counter {
                     packets: 1,
@@ -207,12 +209,16 @@ impl Pipeline {
                 Accounting::Inline(engine) if engine.has_records() => {
                     jsonl.records(&engine.take_records())
                 }
-                Accounting::Recorded(engine, recorder) if engine.has_records() => {
+                Accounting::Recorded(engine, recorder, _) if engine.has_records() => {
                     let records = engine.take_records();
                     let written = jsonl.records(&records);
                     recorder.send_records(records);
                     written
                 }
+                Accounting::Sharded(shards, _) => shards
+                    .take_records()
+                    .iter()
+                    .try_for_each(|records| jsonl.records(records)),
                 _ => Ok(()),
             }
             .and_then(|()| match jsonl.wants_packets() {
@@ -253,7 +259,7 @@ impl Pipeline {
     /// The numbers for the live statistics line.
     pub fn live_view(&self) -> LiveView {
         match &self.accounting {
-            Accounting::Inline(engine) | Accounting::Recorded(engine, _) => LiveView {
+            Accounting::Inline(engine) | Accounting::Recorded(engine, ..) => LiveView {
                 total: engine.stats.total,
                 l4: engine.stats.l4.map(|c| c.packets),
                 top_hosts: crate::engine::hosts::top(engine.hosts_now().into_iter(), 3)
@@ -263,7 +269,7 @@ impl Pipeline {
                 active_flows: Some(engine.flows.active()),
             },
             // Hosts and flows live in the shards until the end.
-            Accounting::Sharded(_) => LiveView {
+            Accounting::Sharded(..) => LiveView {
                 total: self.dispatched,
                 l4: self.dispatched_l4,
                 top_hosts: Vec::new(),
@@ -282,54 +288,67 @@ impl Pipeline {
         let alerts = self.alerts.take().map(|(a, _)| a.finish());
         let mut output_error = self.output_error.take();
         let mut jsonl = self.outputs.jsonl.take();
-        // Open flows end in chunks, each streamed (and stored) before the next is made.
-        let mut stream = |engine: &mut Engine, recorder: Option<&mut Recorder>| {
-            let mut recorder = recorder;
-            loop {
-                let more = engine.finish_some(crate::store::recorder::BATCH);
-                let records = engine.take_records();
-                if let Some(j) = &mut jsonl {
-                    if let Err(e) = j.records(&records) {
-                        if e.kind() != io::ErrorKind::BrokenPipe {
-                            output_error.get_or_insert(format!(
-                                "cannot write JSON lines to {}: {e}",
-                                j.target
-                            ));
-                        }
-                        jsonl = None;
-                    }
-                }
-                if let Some(r) = recorder.as_deref_mut() {
-                    r.send_records(records);
-                }
-                if !more {
-                    break;
-                }
-            }
+        // The rest of the JSON lines; the first failure stops them and is reported.
+        let mut write = |records: &[FlowRecord]| {
             if let Some(j) = &mut jsonl {
-                if let Err(e) = j.flush() {
+                if let Err(e) = j.records(records) {
                     if e.kind() != io::ErrorKind::BrokenPipe {
                         output_error
                             .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
                     }
+                    jsonl = None;
                 }
             }
         };
-        let (engine, store) = match self.accounting {
+        // Open flows end in chunks, each streamed (and stored) before the next is made.
+        let mut stream = |engine: &mut Engine, mut recorder: Option<&mut Recorder>| loop {
+            let more = engine.finish_some(crate::store::recorder::BATCH);
+            let records = engine.take_records();
+            write(&records);
+            if let Some(r) = recorder.as_deref_mut() {
+                r.send_records(records);
+            }
+            if !more {
+                break;
+            }
+        };
+        let (engine, recording, sharded) = match self.accounting {
             Accounting::Inline(mut engine) => {
                 stream(&mut engine, None);
-                (Some(*engine), None)
+                (Some(*engine), None, false)
             }
-            Accounting::Recorded(mut engine, mut recorder) => {
+            Accounting::Recorded(mut engine, mut recorder, recording) => {
                 stream(&mut engine, Some(&mut recorder));
-                if let Some(a) = &alerts {
-                    recorder.record_alerts(&a.alerts);
-                }
-                let store = Some(recorder.finish(&mut engine, drops));
-                (Some(*engine), store)
+                recorder.flush(&mut engine);
+                (Some(*engine), Some(recording), false)
             }
-            Accounting::Sharded(shards) => (shards.finish(), None),
+            Accounting::Sharded(shards, recording) => {
+                let engine = shards.finish(&mut |records| write(&records));
+                (engine, recording, true)
+            }
         };
+        if let Some(j) = &mut jsonl {
+            if let Err(e) = j.flush() {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    output_error
+                        .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
+                }
+            }
+        }
+        let store = recording.map(|recording| {
+            if let Some(a) = &alerts {
+                recording.record_alerts(&a.alerts);
+            }
+            match &engine {
+                Some(engine) => {
+                    if sharded {
+                        recording.name_all_rows(&engine.hosts);
+                    }
+                    recording.finish(&engine.stats, drops)
+                }
+                None => recording.finish(&crate::engine::stats::Stats::new(0), drops),
+            }
+        });
         if let Some(save) = self.outputs.save.take() {
             if let Err(e) = save.finish() {
                 output_error.get_or_insert(e.to_string());
@@ -353,7 +372,15 @@ impl Pipeline {
             }
         }
         if let Some(jsonl) = &mut self.outputs.jsonl {
-            if let Err(e) = jsonl.flush() {
+            let written = match &self.accounting {
+                // Records the shards ended since the last frame.
+                Accounting::Sharded(shards, _) => shards
+                    .take_records()
+                    .iter()
+                    .try_for_each(|records| jsonl.records(records)),
+                _ => Ok(()),
+            };
+            if let Err(e) = written.and_then(|()| jsonl.flush()) {
                 self.jsonl_failed(e)?;
             }
         }

@@ -482,8 +482,12 @@ for i in range(4000):
 
 #[test]
 fn kernel_drops_and_filter_on_fanout_rings_account_for_every_packet() {
-    let r = frozen_reader(&["--workers", "2"]);
+    // Two rings feed two shards, each recording its share in the history database.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let r = frozen_reader(&["--workers", "2", "--db", db.to_str().unwrap()]);
     assert_eq!(r["capture"]["rings"].as_array().unwrap().len(), 2, "{r}");
+    assert_history(&db, &r);
 }
 
 #[test]
@@ -491,7 +495,12 @@ fn one_ring_records_its_kernel_drops_in_the_history_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
     let r = frozen_reader(&["--workers", "1", "--db", db.to_str().unwrap()]);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_history(&db, &r);
+}
+
+/// The run's row, flows, series and host-minutes in `db` hold the packets of report `r`.
+fn assert_history(db: &std::path::Path, r: &Value) {
+    let conn = rusqlite::Connection::open(db).unwrap();
     let (packets, kernel): (i64, i64) = conn
         .query_row("SELECT packets, drops_kernel FROM captures", [], |row| {
             Ok((row.get(0)?, row.get(1)?))
@@ -499,6 +508,16 @@ fn one_ring_records_its_kernel_drops_in_the_history_database() {
         .unwrap();
     assert_eq!(packets, r["packets"].as_i64().unwrap());
     assert_eq!(kernel, r["drops"]["kernel"].as_i64().unwrap());
+    for sql in [
+        "SELECT sum(packets) FROM flows",
+        "SELECT sum(packets) FROM traffic WHERE resolution = 'second'",
+        "SELECT sum(packets) FROM traffic WHERE resolution = 'minute'",
+        "SELECT sum(packets_in) FROM hosts",
+        "SELECT sum(packets_out) FROM hosts",
+    ] {
+        let n: i64 = conn.query_row(sql, [], |row| row.get(0)).unwrap();
+        assert_eq!(n, packets, "{sql}");
+    }
 }
 
 #[test]

@@ -435,6 +435,13 @@ impl Hosts {
             .map_or_else(Vec::new, |v| v.items().map(|n| &**n).collect())
     }
 
+    /// Every named address with its names, first seen first.
+    pub fn named(&self) -> impl Iterator<Item = (&IpAddr, Vec<&str>)> {
+        self.names
+            .iter()
+            .map(|(addr, v)| (addr, v.items().map(|n| &**n).collect()))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Host)> {
         self.table.iter()
     }

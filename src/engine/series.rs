@@ -28,6 +28,22 @@ pub struct Point {
     pub other: u64,
 }
 
+impl Point {
+    /// What this point gained since `earlier`, a previous version of the same interval.
+    pub fn since(&self, earlier: &Point) -> Point {
+        Point {
+            t: self.t,
+            packets: self.packets.saturating_sub(earlier.packets),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            new_flows: self.new_flows.saturating_sub(earlier.new_flows),
+            tcp: self.tcp.saturating_sub(earlier.tcp),
+            udp: self.udp.saturating_sub(earlier.udp),
+            icmp: self.icmp.saturating_sub(earlier.icmp),
+            other: self.other.saturating_sub(earlier.other),
+        }
+    }
+}
+
 /// A window of points at a fixed step, oldest first; intervals without traffic are absent.
 #[derive(Debug, Clone)]
 pub struct Ring {

@@ -11,6 +11,11 @@
 //! - Every packet carries its position in the whole stream, which decides ties where order
 //!   matters (the first MAC addresses and names seen for a host).
 //! - At the end the shards' results are merged: sums, minimum/maximum times, unions.
+//! - With `--jsonl`, each shard hands its ended flow records back to the dispatcher, which
+//!   writes them with the packet and alert lines (one writer, whole lines).
+//! - With a history database, each shard records its own engine (a [`Recorder`] on its
+//!   thread, ticked at the same points as its engine). Its rows add to the other shards' in
+//!   the database, so the database holds what one engine would have written.
 //!
 //! Frames are copied into per-shard batches (one byte arena plus an index, recycled), so the
 //! hand-off costs one channel operation per few hundred packets and no allocation per packet.
@@ -21,8 +26,11 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use wire::LinkType;
 
+use super::flow::FlowRecord;
 use super::{Engine, EngineConfig};
 use crate::capture::{Frame, IfaceId};
+use crate::store::recorder::{Recorder, RecorderOptions};
+use crate::store::writer::StoreSender;
 use crate::time::Timestamp;
 
 /// Entries per batch before it is handed to its shard.
@@ -72,23 +80,51 @@ pub struct Shards {
     seq: u64,
     /// Latest packet time dispatched so far (see `Engine::process_seq`).
     clock: Timestamp,
+    /// Records the shards ended, when an output on this thread takes them.
+    records: Option<Receiver<Vec<FlowRecord>>>,
+}
+
+/// What the shards hand on besides their merged engine.
+#[derive(Clone, Default)]
+pub struct ShardOutputs {
+    /// Record each shard's engine to the history database.
+    pub store: Option<(StoreSender, RecorderOptions)>,
+    /// Hand ended flow records back ([`Shards::take_records`]).
+    pub records: bool,
 }
 
 impl Shards {
-    /// Starts `n` shard threads (n ≥ 2 makes sense; 1 works and is used by tests).
-    pub fn start(n: usize, config: &EngineConfig) -> Self {
+    /// Starts `n` shard threads (n ≥ 2 makes sense; 1 works and is used by tests). With
+    /// `outputs.store`, each shard records its engine to the history database.
+    pub fn start(n: usize, config: &EngineConfig, outputs: ShardOutputs) -> Self {
         let n = n.max(1);
         let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(n * (QUEUE_BATCHES + 2));
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
+        // Unbounded, so a shard never waits for the dispatcher while the dispatcher waits for
+        // it. What it can hold is bounded all the same: a shard runs at most QUEUE_BATCHES
+        // batches ahead, and at the end the records take the place of the flows they end.
+        let (records_tx, records_rx) = crossbeam_channel::unbounded();
         for i in 0..n {
             let (tx, rx) = crossbeam_channel::bounded::<Msg>(QUEUE_BATCHES);
             let recycle = recycle_tx.clone();
             // Each shard may evict as a whole engine would: the limits are per shard.
-            let engine = Engine::new(config.clone());
+            let mut engine = Engine::new(config.clone());
+            let forward = outputs.records.then(|| records_tx.clone());
+            if forward.is_some() {
+                engine.keep_records();
+            }
+            let recorder = outputs.store.as_ref().map(|(out, options)| {
+                let recorder = Recorder::start(out.clone(), &mut engine, *options);
+                match &forward {
+                    Some(to) => recorder.forwarding(to.clone()),
+                    None => recorder,
+                }
+            });
+            let sink = Sink { recorder, forward };
             let spawned = std::thread::Builder::new()
                 .name(format!("engine-{i}"))
-                .spawn(move || run_shard(engine, &rx, &recycle));
+                .spawn(move || run_shard(engine, sink, &rx, &recycle));
             match spawned {
                 Ok(h) => {
                     handles.push(h);
@@ -107,7 +143,15 @@ impl Shards {
             last_sec: None,
             seq: 0,
             clock: Timestamp(i64::MIN),
+            records: outputs.records.then_some(records_rx),
         }
+    }
+
+    /// Records the shards have ended since the last call (with [`ShardOutputs::records`]).
+    pub fn take_records(&self) -> Vec<Vec<FlowRecord>> {
+        self.records
+            .as_ref()
+            .map_or_else(Vec::new, |rx| rx.try_iter().collect())
     }
 
     pub fn len(&self) -> usize {
@@ -177,8 +221,10 @@ impl Shards {
         }
     }
 
-    /// Flushes every shard, waits for them and merges their results into one engine.
-    pub fn finish(mut self) -> Option<Engine> {
+    /// Flushes every shard, waits for them and merges their results into one engine. The
+    /// records the shards end meanwhile go to `records` as they come (with
+    /// [`ShardOutputs::records`]).
+    pub fn finish(mut self, records: &mut dyn FnMut(Vec<FlowRecord>)) -> Option<Engine> {
         for i in 0..self.pending.len() {
             if !self.pending.get(i).is_some_and(|b| b.entries.is_empty()) {
                 self.send(i);
@@ -186,6 +232,12 @@ impl Shards {
         }
         for tx in &self.senders {
             let _ = tx.send(Msg::Finish);
+        }
+        // Ends when every shard has finished and dropped its end of the channel.
+        if let Some(rx) = self.records.take() {
+            for batch in rx.iter() {
+                records(batch);
+            }
         }
         let mut engines = self.handles.drain(..).filter_map(|h| h.join().ok());
         let mut merged = engines.next()?;
@@ -196,13 +248,41 @@ impl Shards {
     }
 }
 
-fn run_shard(mut engine: Engine, rx: &Receiver<Msg>, recycle: &Sender<Batch>) -> Engine {
+/// Where a shard's results go while it runs (besides its engine, returned at the end).
+struct Sink {
+    recorder: Option<Recorder>,
+    forward: Option<Sender<Vec<FlowRecord>>>,
+}
+
+impl Sink {
+    /// Hands ended records back, when no recorder does it as it takes them.
+    fn forward(&self, engine: &mut Engine) {
+        if let (None, Some(to)) = (&self.recorder, &self.forward) {
+            if engine.has_records() {
+                let _ = to.send(engine.take_records());
+            }
+        }
+    }
+}
+
+fn run_shard(
+    mut engine: Engine,
+    mut sink: Sink,
+    rx: &Receiver<Msg>,
+    recycle: &Sender<Batch>,
+) -> Engine {
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Batch(mut batch) => {
                 for entry in &batch.entries {
                     match *entry {
-                        Entry::Tick(ts) => engine.tick(ts),
+                        Entry::Tick(ts) => {
+                            if let Some(r) = &mut sink.recorder {
+                                r.on_time(ts, &mut engine);
+                            }
+                            engine.tick(ts);
+                            sink.forward(&mut engine);
+                        }
                         Entry::Frame {
                             ts,
                             orig_len,
@@ -223,6 +303,10 @@ fn run_shard(mut engine: Engine, rx: &Receiver<Msg>, recycle: &Sender<Batch>) ->
                             };
                             let packet = wire::decode(link, data);
                             engine.process_seq(&frame, &packet, seq, clock);
+                            if let Some(r) = &mut sink.recorder {
+                                r.count(&frame, &packet, &mut engine);
+                            }
+                            sink.forward(&mut engine);
                         }
                     }
                 }
@@ -232,7 +316,16 @@ fn run_shard(mut engine: Engine, rx: &Receiver<Msg>, recycle: &Sender<Batch>) ->
             Msg::Finish => break,
         }
     }
-    engine.finish();
+    match sink.recorder.take() {
+        Some(r) => r.flush(&mut engine),
+        None => {
+            // In chunks, each handed back before the next is made.
+            while engine.finish_some(crate::store::recorder::BATCH) {
+                sink.forward(&mut engine);
+            }
+            sink.forward(&mut engine);
+        }
+    }
     engine
 }
 

@@ -5,8 +5,9 @@
 //!
 //! - [`schema`]: the tables, `PRAGMA user_version` and forward-only migrations;
 //! - [`writer`]: [`StoreWriter`], the thread that batches rows into transactions;
-//! - [`recorder`]: [`Recorder`], what turns a running [`Engine`] into writer messages — the one
-//!   path used by [`ingest_file`] and by live capture;
+//! - [`recorder`]: [`Recording`], a run being recorded, and [`Recorder`], what turns a running
+//!   [`Engine`] into writer messages — the one path used by [`ingest_file`], by live capture and
+//!   by each `--workers` shard;
 //! - [`query`]: what the history commands ask; [`retention`]: deleting rows past `--retention`.
 //!
 //! Invariants: a second *writing* netlens on the same file fails at startup with one line (an
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use self::recorder::{Recorder, RecorderOptions};
+pub use self::recorder::{Recorder, RecorderOptions, Recording};
 pub use self::writer::{
     AlertRow, Backpressure, CaptureEnd, CaptureRow, HostMinute, PacketRow, Resolution, RowCounts,
     StoreMsg, StoreWriter, WriterOptions, WriterSummary,
@@ -272,14 +273,17 @@ pub fn ingest_file_with(
         },
     )?;
     let mut engine = Engine::new(options.engine.clone());
-    let mut recorder = Recorder::start(
+    let run = Recording::start(
         writer,
-        &mut engine,
         CaptureRow {
             source: pcap.to_string(),
             filter: None,
             interfaces: Vec::new(),
         },
+    );
+    let mut recorder = Recorder::start(
+        run.sender(),
+        &mut engine,
         RecorderOptions {
             store_packets: options.store_packets,
         },
@@ -291,18 +295,19 @@ pub fn ingest_file_with(
         frames += 1;
         Ok(Flow::Continue)
     });
+    recorder.flush(&mut engine);
     let capture_error = match result {
         Ok(_) => None,
         Err(ReadError::File(
             e @ (FileError::Open { .. } | FileError::Empty(_) | FileError::NotACapture(_)),
         )) => {
             // Nothing was read: record the failed run anyway, so the database stays consistent.
-            let _ = recorder.finish(&mut engine, Drops::default());
+            let _ = run.finish(&engine.stats, Drops::default());
             return Err(StoreError::Capture(e.to_string()));
         }
         Err(e) => Some(e.to_string()),
     };
-    let writer = recorder.finish(&mut engine, Drops::default())?;
+    let writer = run.finish(&engine.stats, Drops::default())?;
     Ok(Summary {
         frames,
         records: engine.records_total,

@@ -184,7 +184,8 @@ pub struct CaptureEnd {
 pub enum StoreMsg {
     Flows(Vec<FlowRecord>),
     Packets(Vec<PacketRow>),
-    /// Points replace earlier versions of the same interval (an interval is re-sent as it fills).
+    /// Points add to the row of the same interval: a recorder sends what an interval gained
+    /// since it last sent it, and every shard of a run sends its own share.
     Series {
         resolution: Resolution,
         points: Vec<Point>,
@@ -192,6 +193,9 @@ pub enum StoreMsg {
     /// Rows for the same (minute, host) add up.
     Hosts(Vec<HostMinute>),
     Alerts(Vec<AlertRow>),
+    /// Names (comma-separated) for every `hosts` row of the run with that address: a sharded
+    /// run's rows were sent with their own shard's names only.
+    Names(Vec<(IpAddr, String)>),
     CaptureStart(CaptureRow),
     CaptureEnd(CaptureEnd),
 }
@@ -204,6 +208,7 @@ impl StoreMsg {
             StoreMsg::Series { points, .. } => points.len(),
             StoreMsg::Hosts(v) => v.len(),
             StoreMsg::Alerts(v) => v.len(),
+            StoreMsg::Names(v) => v.len(),
             StoreMsg::CaptureStart(_) | StoreMsg::CaptureEnd(_) => 1,
         }) as u64
     }
@@ -247,7 +252,7 @@ pub struct RowCounts {
     pub captures: u64,
     pub flows: u64,
     pub packets: u64,
-    /// Series points written (an interval re-sent as it filled counts each time).
+    /// Series points written (an interval sent again as it filled counts each time).
     pub traffic: u64,
     pub hosts: u64,
     pub alerts: u64,
@@ -275,10 +280,9 @@ struct DropCounter {
 ///
 /// [`finish`]: StoreWriter::finish
 pub struct StoreWriter {
-    tx: Option<Sender<StoreMsg>>,
+    /// Replaced by a handle on a dead channel when the writer is joined, which closes ours.
+    tx: StoreSender,
     thread: Option<JoinHandle<Result<RowCounts, String>>>,
-    dropped: Arc<DropCounter>,
-    backpressure: Backpressure,
     path: PathBuf,
     // Released after the thread is joined (field order: dropped last).
     _lock: WriterLock,
@@ -310,15 +314,78 @@ impl StoreWriter {
                 message: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(StoreWriter {
-            tx: Some(tx),
+            tx: StoreSender {
+                tx,
+                dropped,
+                backpressure: options.backpressure,
+            },
             thread: Some(handle),
-            dropped,
-            backpressure: options.backpressure,
             path: path.to_path_buf(),
             _lock: lock,
         })
     }
 
+    /// Hands a batch to the writer (see [`StoreSender::send`]).
+    pub fn send(&self, msg: StoreMsg) -> bool {
+        self.tx.send(msg)
+    }
+
+    /// Another handle on the channel, for threads that record their own share of a run (the
+    /// `--workers` shards). Every handle must be dropped before [`StoreWriter::finish`] can
+    /// return.
+    pub fn sender(&self) -> StoreSender {
+        self.tx.clone()
+    }
+
+    /// Rows dropped so far.
+    pub fn dropped_rows(&self) -> u64 {
+        self.tx.dropped_rows()
+    }
+
+    /// Closes the channel, waits until every queued batch is committed, and returns the counts.
+    pub fn finish(mut self) -> Result<WriterSummary, StoreError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<WriterSummary, StoreError> {
+        let dead = StoreSender {
+            tx: crossbeam_channel::bounded(0).0,
+            dropped: Arc::new(DropCounter::default()),
+            backpressure: self.tx.backpressure,
+        };
+        let dropped = std::mem::replace(&mut self.tx, dead).dropped;
+        let path = self.path.display().to_string();
+        let rows = match self.thread.take() {
+            None => RowCounts::default(),
+            Some(handle) => match handle.join() {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(message)) => return Err(StoreError::Write { path, message }),
+                Err(_) => return Err(StoreError::WriterPanicked { path }),
+            },
+        };
+        Ok(WriterSummary {
+            rows,
+            dropped_rows: dropped.rows.load(Ordering::Relaxed),
+            dropped_batches: dropped.batches.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+/// A handle on the writer's channel. Cloned for each thread that sends rows.
+#[derive(Clone)]
+pub struct StoreSender {
+    tx: Sender<StoreMsg>,
+    dropped: Arc<DropCounter>,
+    backpressure: Backpressure,
+}
+
+impl StoreSender {
     /// Hands a batch to the writer. In `Drop` mode a full channel drops it (counted) and this
     /// returns false; in `Block` mode it waits. Empty batches are not sent.
     pub fn send(&self, msg: StoreMsg) -> bool {
@@ -326,10 +393,14 @@ impl StoreWriter {
         if rows == 0 {
             return true;
         }
-        let Some(tx) = &self.tx else { return false };
-        let control = matches!(msg, StoreMsg::CaptureStart(_) | StoreMsg::CaptureEnd(_));
+        let tx = &self.tx;
+        let control = matches!(
+            msg,
+            StoreMsg::CaptureStart(_) | StoreMsg::CaptureEnd(_) | StoreMsg::Names(_)
+        );
         let sent = if self.backpressure == Backpressure::Block || control {
-            // Run boundaries are two rows per run and say what the data belongs to: wait.
+            // Run boundaries are two rows per run and say what the data belongs to, and names
+            // come once, after capture has stopped: wait.
             tx.send(msg).is_ok()
         } else {
             match tx.try_send(msg) {
@@ -344,38 +415,9 @@ impl StoreWriter {
         sent
     }
 
-    /// Rows dropped so far.
+    /// Rows dropped so far, by every handle.
     pub fn dropped_rows(&self) -> u64 {
         self.dropped.rows.load(Ordering::Relaxed)
-    }
-
-    /// Closes the channel, waits until every queued batch is committed, and returns the counts.
-    pub fn finish(mut self) -> Result<WriterSummary, StoreError> {
-        self.join()
-    }
-
-    fn join(&mut self) -> Result<WriterSummary, StoreError> {
-        self.tx = None;
-        let path = self.path.display().to_string();
-        let rows = match self.thread.take() {
-            None => RowCounts::default(),
-            Some(handle) => match handle.join() {
-                Ok(Ok(rows)) => rows,
-                Ok(Err(message)) => return Err(StoreError::Write { path, message }),
-                Err(_) => return Err(StoreError::WriterPanicked { path }),
-            },
-        };
-        Ok(WriterSummary {
-            rows,
-            dropped_rows: self.dropped.rows.load(Ordering::Relaxed),
-            dropped_batches: self.dropped.batches.load(Ordering::Relaxed),
-        })
-    }
-}
-
-impl Drop for StoreWriter {
-    fn drop(&mut self) {
-        let _ = self.join();
     }
 }
 
@@ -580,9 +622,10 @@ impl WriterThread {
                         "INSERT INTO traffic (capture_id, resolution, t, packets, bytes, new_flows,
                          tcp, udp, icmp, other) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                          ON CONFLICT (resolution, t, capture_id) DO UPDATE SET
-                         packets = excluded.packets, bytes = excluded.bytes,
-                         new_flows = excluded.new_flows, tcp = excluded.tcp, udp = excluded.udp,
-                         icmp = excluded.icmp, other = excluded.other",
+                         packets = packets + excluded.packets, bytes = bytes + excluded.bytes,
+                         new_flows = new_flows + excluded.new_flows, tcp = tcp + excluded.tcp,
+                         udp = udp + excluded.udp, icmp = icmp + excluded.icmp,
+                         other = other + excluded.other",
                     )?;
                     for p in points {
                         newest = newest.max(p.t as f64);
@@ -629,6 +672,17 @@ impl WriterThread {
                             h.local,
                         ])?;
                         self.counts.hosts += 1;
+                    }
+                }
+                StoreMsg::Names(v) => {
+                    let mut st = tx.prepare_cached(
+                        "UPDATE hosts SET names = ?1 WHERE ip = ?2 AND capture_id = ?3",
+                    )?;
+                    let text = &mut self.text;
+                    for (ip, names) in v {
+                        text.clear();
+                        let _ = write!(text, "{ip}");
+                        st.execute(params![names, text.as_str(), self.capture_id])?;
                     }
                 }
                 StoreMsg::Alerts(v) => {
@@ -797,7 +851,7 @@ mod tests {
     }
 
     #[test]
-    fn series_upsert_replaces_and_hosts_add_up() {
+    fn series_points_and_hosts_add_up() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let w = StoreWriter::open(
@@ -812,7 +866,8 @@ mod tests {
             source: "test".into(),
             ..CaptureRow::default()
         }));
-        for n in [1, 5] {
+        // What an interval gained, sent twice (as it filled, or by two shards).
+        for n in [1, 4] {
             w.send(StoreMsg::Series {
                 resolution: Resolution::Second,
                 points: vec![point(100, n)],
