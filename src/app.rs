@@ -478,6 +478,8 @@ fn run_live(
             pipeline.publish_if_due();
         }
         if let Some(t) = ticker.as_mut() {
+            // With shards, their hosts and flows reach the line through a view.
+            pipeline.poll_views();
             let (k, i, n) = capture.drop_totals();
             let drops = Drops {
                 kernel: k,

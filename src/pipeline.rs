@@ -3,12 +3,18 @@
 //! at `-c`.
 
 use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
 
 use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
 use crate::engine::flow::FlowRecord;
 use crate::engine::shards::Shards;
+use crate::engine::snapshot::{Context, Part, RunState, Snapshot};
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
 use crate::output::jsonl::JsonlSink;
@@ -58,6 +64,23 @@ pub struct Pipeline {
     /// The security detectors, on this thread so they see every packet (whatever `--workers`),
     /// and the palette of their stderr lines.
     alerts: Option<(AlertEngine, Palette)>,
+    /// Live views made from the shards' parts (`--workers` above 1).
+    views: ShardViews,
+}
+
+/// Asking the shards for their parts of a snapshot about once a second, without waiting for
+/// them: the parts are collected as they come, and merged when all are in.
+#[derive(Default)]
+struct ShardViews {
+    /// The request in flight and the parts received so far.
+    pending: Option<(Receiver<Part>, Vec<Part>)>,
+    next: Option<Instant>,
+    /// The addresses the last view named, whose names the next request asks for.
+    wanted: Arc<[IpAddr]>,
+    /// From the last view, for the live statistics line: the busiest hosts by packets, among
+    /// the view's host table (the largest by bytes), and the open flows.
+    top_hosts: Vec<(IpAddr, u64)>,
+    active_flows: Option<usize>,
 }
 
 /// Copies of the traffic written as it is counted.
@@ -93,6 +116,7 @@ impl Pipeline {
             output_error: None,
             publisher: None,
             alerts: None,
+            views: ShardViews::default(),
         }
     }
 
@@ -112,8 +136,52 @@ impl Pipeline {
     /// Publishes a snapshot when a second of wall-clock time has passed since the last one.
     /// Called per frame and by sources that wait (pacing, a quiet interface).
     pub fn publish_if_due(&mut self) {
-        if self.publisher.as_ref().is_some_and(Publisher::due) {
+        if matches!(self.accounting, Accounting::Sharded(..)) {
+            if self.publisher.is_some() {
+                self.poll_views();
+            }
+        } else if self.publisher.as_ref().is_some_and(Publisher::due) {
             self.publish(crate::engine::snapshot::RunState::Running);
+        }
+    }
+
+    /// With shards: asks them for a view once a second, and when all their parts are in,
+    /// publishes it (with `--web`) and keeps its top hosts for the live statistics line.
+    /// Called per frame with `--web`, and by the live capture loop.
+    pub fn poll_views(&mut self) {
+        let Accounting::Sharded(shards, _) = &mut self.accounting else {
+            return;
+        };
+        let views = &mut self.views;
+        if let Some((rx, parts)) = &mut views.pending {
+            parts.extend(rx.try_iter());
+            if parts.len() < shards.len() {
+                return;
+            }
+            let parts = std::mem::take(parts);
+            views.pending = None;
+            if let (Some(publisher), Some((detectors, _))) = (&mut self.publisher, &self.alerts) {
+                publisher.set_alerts(detectors.alerts());
+            }
+            let snapshot = match &mut self.publisher {
+                Some(p) => p.publish_parts(parts, RunState::Running),
+                None => Arc::new(Snapshot::from_parts(parts, Context::default())),
+            };
+            views.wanted = snapshot.named_addresses().into();
+            let mut top: Vec<(IpAddr, u64, u64)> = snapshot
+                .host_table
+                .iter()
+                .map(|h| (h.ip, h.packets_in + h.packets_out, h.bytes_in + h.bytes_out))
+                .collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+            views.top_hosts = top.into_iter().take(3).map(|(ip, p, _)| (ip, p)).collect();
+            views.active_flows = snapshot.active_flows.map(|n| n as usize);
+            return;
+        }
+        let now = Instant::now();
+        if views.next.is_none_or(|next| now >= next) {
+            views.next = Some(now + crate::ui::web::publisher::INTERVAL);
+            views.pending = Some((shards.request_parts(Arc::clone(&views.wanted)), Vec::new()));
         }
     }
 
@@ -124,12 +192,21 @@ impl Pipeline {
         if let Some((detectors, _)) = &self.alerts {
             publisher.set_alerts(detectors.alerts());
         }
-        match &self.accounting {
+        match &mut self.accounting {
             Accounting::Inline(engine) | Accounting::Recorded(engine, ..) => {
                 publisher.publish_engine(engine, state)
             }
-            Accounting::Sharded(..) => {
-                publisher.publish_totals(self.dispatched, &self.dispatched_l4, state)
+            // Called once, when the input has ended: wait for every shard's part, so the
+            // last view holds every packet and the flows still open (the final publication
+            // keeps them).
+            Accounting::Sharded(shards, _) => {
+                let rx = shards.request_parts(Arc::clone(&self.views.wanted));
+                let parts: Vec<Part> = (0..shards.len()).map_while(|_| rx.recv().ok()).collect();
+                if parts.len() == shards.len() {
+                    publisher.publish_parts(parts, state);
+                } else {
+                    publisher.publish_totals(self.dispatched, &self.dispatched_l4, state);
+                }
             }
         }
     }
@@ -268,12 +345,12 @@ impl Pipeline {
                     .collect(),
                 active_flows: Some(engine.flows.active()),
             },
-            // Hosts and flows live in the shards until the end.
+            // Hosts and flows live in the shards: as of their last view (see `poll_views`).
             Accounting::Sharded(..) => LiveView {
                 total: self.dispatched,
                 l4: self.dispatched_l4,
-                top_hosts: Vec::new(),
-                active_flows: None,
+                top_hosts: self.views.top_hosts.clone(),
+                active_flows: self.views.active_flows,
             },
         }
     }

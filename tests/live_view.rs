@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
 use netlens::capture::{Frame, IfaceId};
 use netlens::engine::flows::FlowConfig;
 use netlens::engine::hosts::Host;
+use netlens::engine::shards::{ShardOutputs, Shards};
+use netlens::engine::snapshot::{Context, Snapshot};
 use netlens::engine::stats::Counter;
 use netlens::engine::{Engine, EngineConfig};
 use netlens::fuzzing::{host_rows, HostRow};
@@ -73,7 +76,11 @@ fn owned(ts_ms: i64, data: Vec<u8>) -> Owned {
 
 /// Short timeouts, so that within 20 s of traffic many flows end and many stay open.
 fn engine() -> Engine {
-    Engine::new(EngineConfig {
+    Engine::new(config())
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
         flows: FlowConfig {
             idle: Duration::from_secs(3),
             tcp_closed: Duration::from_secs(1),
@@ -81,7 +88,7 @@ fn engine() -> Engine {
             max_flows: 1_000_000,
         },
         ..EngineConfig::default()
-    })
+    }
 }
 
 fn feed(engine: &mut Engine, frames: &[Owned]) {
@@ -240,4 +247,42 @@ fn out_of_order_times_and_self_flows_count_as_per_packet() {
     assert_eq!(hb.2, (5_000_000_000, 12_000_000_000), "b: first, last");
     assert_eq!(host(c).3, vec![m2, m1], "c's MACs: the source's first");
     view_equals_final(e, "out of order");
+}
+
+/// With `--workers`, live views are merged from the shards' parts: at any point they show what
+/// one engine's view shows (hosts, flows, map, series, totals, names), as the final merged
+/// report does.
+#[test]
+fn shard_views_equal_one_engines_view() {
+    let frames = generated();
+    for cut in [frames.len() / 3, frames.len()] {
+        let mut one = engine();
+        feed(&mut one, &frames[..cut]);
+        let mut shards = Shards::start(3, &config(), ShardOutputs::default());
+        for f in &frames[..cut] {
+            let frame = Frame {
+                ts: f.ts,
+                orig_len: f.orig_len,
+                link: f.link,
+                iface: IfaceId(0),
+                data: &f.data,
+            };
+            let packet = wire::decode(frame.link, frame.data);
+            shards.dispatch(&frame, packet.ip().map(|ip| (ip.src, ip.dst)));
+        }
+        let expected = Snapshot::from_engine(&one, Context::default());
+        assert!(expected.flows.len() == 300 && expected.host_table.len() == 500);
+        let wanted: Arc<[IpAddr]> = expected.named_addresses().into();
+        let parts = shards.request_parts(wanted);
+        let parts: Vec<_> = (0..shards.len()).map(|_| parts.recv().unwrap()).collect();
+        let merged = Snapshot::from_parts(parts, Context::default());
+        let json = |s: &Snapshot| serde_json::to_value(s).unwrap();
+        let (a, b) = (json(&expected), json(&merged));
+        for (field, value) in a.as_object().unwrap() {
+            assert_eq!(&b[field], value, "first {cut} frames: {field}");
+        }
+        let named = expected.host_table.iter().filter(|h| !h.names.is_empty());
+        assert!(named.count() > 20, "names were compared");
+        shards.finish(&mut |_| {});
+    }
 }

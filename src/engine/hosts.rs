@@ -30,6 +30,8 @@ use crate::time::Timestamp;
 
 /// Names kept per address; the first ones seen win.
 const MAX_NAMES: usize = 4;
+/// The names an address is known by, first seen first.
+pub type Names = FirstSeen<Box<str>, MAX_NAMES>;
 /// MAC addresses kept per host (a router's IP behind several MACs is itself a finding).
 const MAX_MACS: usize = 4;
 /// Longest name kept (DNS names are at most 253 characters: RFC 1035 §2.3.4).
@@ -222,7 +224,7 @@ pub struct HostCounts {
 
 pub struct Hosts {
     table: LruMap<IpAddr, Host>,
-    names: LruMap<IpAddr, FirstSeen<Box<str>, MAX_NAMES>>,
+    names: LruMap<IpAddr, Names>,
     home: HomeNet,
     max_hosts: usize,
     pub counts: HostCounts,
@@ -433,6 +435,11 @@ impl Hosts {
         self.names
             .get(addr)
             .map_or_else(Vec::new, |v| v.items().map(|n| &**n).collect())
+    }
+
+    /// The names of `addr` with the packets that showed them (to merge shards' names).
+    pub fn names_of(&self, addr: &IpAddr) -> Option<&Names> {
+        self.names.get(addr)
     }
 
     /// Every named address with its names, first seen first.

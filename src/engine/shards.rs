@@ -21,12 +21,14 @@
 //! hand-off costs one channel operation per few hundred packets and no allocation per packet.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use wire::LinkType;
 
 use super::flow::FlowRecord;
+use super::snapshot::Part;
 use super::{Engine, EngineConfig};
 use crate::capture::{Frame, IfaceId};
 use crate::store::recorder::{Recorder, RecorderOptions};
@@ -68,6 +70,8 @@ impl Batch {
 
 enum Msg {
     Batch(Batch),
+    /// Send a [`Part`] of a snapshot, with the names known for these addresses.
+    View(Arc<[IpAddr]>, Sender<Part>),
     Finish,
 }
 
@@ -145,6 +149,22 @@ impl Shards {
             clock: Timestamp(i64::MIN),
             records: outputs.records.then_some(records_rx),
         }
+    }
+
+    /// Asks every shard for its part of a snapshot, after the frames dispatched so far (see
+    /// [`super::snapshot::Snapshot::from_parts`]); the parts arrive on the returned channel
+    /// as the shards get to the request, [`Shards::len`] of them.
+    pub fn request_parts(&mut self, wanted: Arc<[IpAddr]>) -> Receiver<Part> {
+        let (tx, rx) = crossbeam_channel::bounded(self.senders.len());
+        for i in 0..self.pending.len() {
+            if !self.pending.get(i).is_some_and(|b| b.entries.is_empty()) {
+                self.send(i);
+            }
+        }
+        for shard in &self.senders {
+            let _ = shard.send(Msg::View(Arc::clone(&wanted), tx.clone()));
+        }
+        rx
     }
 
     /// Records the shards have ended since the last call (with [`ShardOutputs::records`]).
@@ -312,6 +332,9 @@ fn run_shard(
                 }
                 batch.clear();
                 let _ = recycle.try_send(batch);
+            }
+            Msg::View(wanted, reply) => {
+                let _ = reply.send(Part::of(&engine, &wanted));
             }
             Msg::Finish => break,
         }

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::flow::{Flow, FlowKey, TcpState};
+use super::hosts::{Host, Names};
 use super::series::Point;
 use super::stats::{Counter, APP_NAMES, L3_NAMES, L4_NAMES};
 use super::Engine;
@@ -79,6 +80,9 @@ pub struct HostRow {
 /// One active flow, client (the side that started it) first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowRow {
+    /// Orders flows of equal size the same way, whichever shard they come from.
+    #[serde(skip)]
+    pub key: FlowKey,
     pub protocol: &'static str,
     pub client: IpAddr,
     pub client_port: u16,
@@ -182,64 +186,118 @@ pub struct Snapshot {
 impl Snapshot {
     /// The full picture from one engine (inline accounting, or the merged engine at the end).
     pub fn from_engine(engine: &Engine, ctx: Context) -> Snapshot {
-        let stats = &engine.stats;
-        let duration = stats.duration_secs();
-        let series: Vec<Point> = {
-            let all: Vec<Point> = engine.series.per_second.points().copied().collect();
-            let skip = all.len().saturating_sub(SERIES_SECONDS);
-            all.into_iter().skip(skip).collect()
-        };
-        let (pps, bps) = match ctx.state {
-            RunState::Running => last_complete_second(&series, ctx.now.max(stats.last_ts)),
-            _ => (
-                rate(stats.total.packets, duration),
-                rate(stats.total.bytes.saturating_mul(8), duration),
-            ),
-        };
         let all_hosts = engine.hosts_now();
-        let hosts: Vec<(IpAddr, &super::hosts::Host)> =
-            all_hosts.iter().map(|(ip, h)| (*ip, h)).collect();
-        let top = |n: usize, key: fn(&super::hosts::Host) -> (u64, u64)| -> Vec<HostRow> {
-            largest(hosts.clone(), n, |(ip, h)| (key(h), *ip))
+        let hosts: Vec<(IpAddr, &Host)> = all_hosts.iter().map(|(ip, h)| (*ip, h)).collect();
+        let names = |ip: &IpAddr| -> Vec<String> {
+            engine
+                .hosts
+                .names(ip)
                 .into_iter()
-                .map(|(ip, h)| host_row(engine, ip, h))
+                .map(String::from)
                 .collect()
         };
-        let top_sources = top(MAX_TALKERS, |h| (h.bytes_out, h.packets_out));
-        let top_destinations = top(MAX_TALKERS, |h| (h.bytes_in, h.packets_in));
-        let host_table = top(MAX_HOSTS, |h| (h.bytes(), h.packets()));
-        let flows = largest(engine.flows.iter().collect(), MAX_FLOWS, |(k, f)| {
-            ((f.total().bytes, f.total().packets), **k)
-        })
-        .into_iter()
-        .map(|(k, f)| flow_row(k, f))
-        .collect();
-        Snapshot {
-            seq: ctx.seq,
-            source: ctx.source,
-            state: ctx.state,
-            partial: false,
-            packets: stats.total.packets,
-            bytes: stats.total.bytes,
-            first_ts: stats.first_ts.map(Timestamp::as_secs_f64),
-            last_ts: stats.last_ts.map(Timestamp::as_secs_f64),
-            duration_secs: duration,
-            pps,
-            bps,
-            active_flows: Some(engine.flows.active() as u64),
-            hosts: Some(all_hosts.len() as u64),
-            drops: ctx.drops,
-            protocols: protocols(&stats.l3, &stats.l4),
-            apps: named(&APP_NAMES, &stats.apps),
-            top_sources,
-            top_destinations,
-            host_table,
-            flows,
-            edges: edges(engine),
-            series,
-            recent_packets: ctx.packets,
-            alerts: ctx.alerts,
+        let mut edges = edges(engine);
+        name_edges(&mut edges, names);
+        let stats = &engine.stats;
+        let totals = Totals {
+            total: stats.total,
+            first_ts: stats.first_ts,
+            last_ts: stats.last_ts,
+            l3: stats.l3,
+            l4: stats.l4,
+            apps: stats.apps,
+        };
+        assemble(
+            totals,
+            last_seconds(engine.series.per_second.points().copied().collect()),
+            &hosts,
+            names,
+            flow_rows(engine),
+            edges,
+            engine.flows.active() as u64,
+            ctx,
+        )
+    }
+
+    /// The full picture from the `--workers` shards' parts (about once a second while the run
+    /// goes on): the totals, series and hosts added up, the largest flows and address pairs of
+    /// all (each lives in one shard).
+    pub fn from_parts(parts: Vec<Part>, ctx: Context) -> Snapshot {
+        let mut totals = Totals::default();
+        let mut series: Vec<Point> = Vec::new();
+        let mut hosts: hashbrown::HashMap<IpAddr, Host> = hashbrown::HashMap::new();
+        let mut names: hashbrown::HashMap<IpAddr, Names> = hashbrown::HashMap::new();
+        let mut flows = Vec::new();
+        let mut edges = Vec::new();
+        let mut active = 0;
+        for part in parts {
+            totals.add(&part.totals);
+            series.extend(part.series);
+            for (ip, h) in part.hosts {
+                match hosts.entry(ip) {
+                    hashbrown::hash_map::Entry::Occupied(mut e) => e.get_mut().add(h),
+                    hashbrown::hash_map::Entry::Vacant(e) => {
+                        e.insert(h);
+                    }
+                }
+            }
+            for (ip, more) in part.names {
+                // By the packets that showed them, as the shards' names merge at the end.
+                names.entry(ip).or_default().merge(more);
+            }
+            flows.extend(part.flows);
+            edges.extend(part.edges);
+            active += part.active_flows;
         }
+        series.sort_by_key(|p| p.t);
+        series.dedup_by(|later, kept| {
+            if later.t != kept.t {
+                return false;
+            }
+            kept.packets += later.packets;
+            kept.bytes = kept.bytes.saturating_add(later.bytes);
+            kept.new_flows += later.new_flows;
+            kept.tcp += later.tcp;
+            kept.udp += later.udp;
+            kept.icmp += later.icmp;
+            kept.other += later.other;
+            true
+        });
+        let flows = largest(flows, MAX_FLOWS, |f| ((f.bytes, f.packets), f.key));
+        let mut edges = largest(edges, MAX_EDGES, |e| ((e.bytes, e.packets), (e.a, e.b)));
+        let name = |ip: &IpAddr| -> Vec<String> {
+            names
+                .get(ip)
+                .map_or_else(Vec::new, |n| n.items().map(|s| s.to_string()).collect())
+        };
+        name_edges(&mut edges, name);
+        let hosts: Vec<(IpAddr, &Host)> = hosts.iter().map(|(ip, h)| (*ip, h)).collect();
+        assemble(
+            totals,
+            last_seconds(series),
+            &hosts,
+            name,
+            flows,
+            edges,
+            active,
+            ctx,
+        )
+    }
+
+    /// The addresses a snapshot names: its host rows and map ends. The shards are asked for
+    /// these names with the next parts.
+    pub fn named_addresses(&self) -> Vec<IpAddr> {
+        let mut all: Vec<IpAddr> = self
+            .top_sources
+            .iter()
+            .chain(&self.top_destinations)
+            .chain(&self.host_table)
+            .map(|h| h.ip)
+            .chain(self.edges.iter().flat_map(|e| [e.a, e.b]))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// What is known while `--workers` shards hold the engines: totals and the transport mix
@@ -276,6 +334,150 @@ fn rate(count: u64, secs: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Totals and protocol counters, as a snapshot shows them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub total: Counter,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub l3: [Counter; 4],
+    pub l4: [Counter; 5],
+    pub apps: [Counter; 5],
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.total.merge(other.total);
+        self.first_ts = match (self.first_ts, other.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(other.last_ts);
+        for (mine, theirs) in self
+            .l3
+            .iter_mut()
+            .chain(&mut self.l4)
+            .chain(&mut self.apps)
+            .zip(other.l3.iter().chain(&other.l4).chain(&other.apps))
+        {
+            mine.merge(*theirs);
+        }
+    }
+
+    fn duration_secs(&self) -> f64 {
+        match (self.first_ts, self.last_ts) {
+            (Some(a), Some(b)) => b.secs_since(a),
+            _ => 0.0,
+        }
+    }
+}
+
+/// One engine's share of a snapshot, made on a `--workers` shard's thread and merged on the
+/// pipeline thread by [`Snapshot::from_parts`]. Bounded like a snapshot, except for hosts: a
+/// host's traffic is spread over the shards of its address pairs, so each shard sends every
+/// host it has (as a single engine copies its whole table for a snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    totals: Totals,
+    series: Vec<Point>,
+    hosts: Vec<(IpAddr, Host)>,
+    /// Names this shard knows for the addresses asked for.
+    names: Vec<(IpAddr, Names)>,
+    /// This shard's largest open flows and address pairs: each lives in one shard, so the
+    /// largest of all are among them.
+    flows: Vec<FlowRow>,
+    edges: Vec<Edge>,
+    active_flows: u64,
+}
+
+impl Part {
+    /// `engine`'s share, with the names it knows for `wanted` (the addresses the previous
+    /// snapshot showed: a name often lives in another shard than its host's traffic).
+    pub fn of(engine: &Engine, wanted: &[IpAddr]) -> Part {
+        let stats = &engine.stats;
+        Part {
+            totals: Totals {
+                total: stats.total,
+                first_ts: stats.first_ts,
+                last_ts: stats.last_ts,
+                l3: stats.l3,
+                l4: stats.l4,
+                apps: stats.apps,
+            },
+            series: last_seconds(engine.series.per_second.points().copied().collect()),
+            hosts: engine.hosts_now(),
+            names: wanted
+                .iter()
+                .filter_map(|ip| Some((*ip, engine.hosts.names_of(ip)?.clone())))
+                .collect(),
+            flows: flow_rows(engine),
+            edges: edges(engine),
+            active_flows: engine.flows.active() as u64,
+        }
+    }
+}
+
+/// Builds a snapshot from what one engine, or the shards together, hold.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    totals: Totals,
+    series: Vec<Point>,
+    hosts: &[(IpAddr, &Host)],
+    names: impl Fn(&IpAddr) -> Vec<String>,
+    flows: Vec<FlowRow>,
+    edges: Vec<Edge>,
+    active_flows: u64,
+    ctx: Context,
+) -> Snapshot {
+    let duration = totals.duration_secs();
+    let (pps, bps) = match ctx.state {
+        RunState::Running => last_complete_second(&series, ctx.now.max(totals.last_ts)),
+        _ => (
+            rate(totals.total.packets, duration),
+            rate(totals.total.bytes.saturating_mul(8), duration),
+        ),
+    };
+    let top = |n: usize, key: fn(&Host) -> (u64, u64)| -> Vec<HostRow> {
+        largest(hosts.to_vec(), n, |(ip, h)| (key(h), *ip))
+            .into_iter()
+            .map(|(ip, h)| host_row(ip, h, names(&ip)))
+            .collect()
+    };
+    Snapshot {
+        seq: ctx.seq,
+        source: ctx.source,
+        state: ctx.state,
+        partial: false,
+        packets: totals.total.packets,
+        bytes: totals.total.bytes,
+        first_ts: totals.first_ts.map(Timestamp::as_secs_f64),
+        last_ts: totals.last_ts.map(Timestamp::as_secs_f64),
+        duration_secs: duration,
+        pps,
+        bps,
+        active_flows: Some(active_flows),
+        hosts: Some(hosts.len() as u64),
+        drops: ctx.drops,
+        protocols: protocols(&totals.l3, &totals.l4),
+        apps: named(&APP_NAMES, &totals.apps),
+        top_sources: top(MAX_TALKERS, |h| (h.bytes_out, h.packets_out)),
+        top_destinations: top(MAX_TALKERS, |h| (h.bytes_in, h.packets_in)),
+        host_table: top(MAX_HOSTS, |h| (h.bytes(), h.packets())),
+        flows,
+        edges,
+        series,
+        recent_packets: ctx.packets,
+        alerts: ctx.alerts,
+    }
+}
+
+/// The newest [`SERIES_SECONDS`] points.
+fn last_seconds(mut all: Vec<Point>) -> Vec<Point> {
+    let skip = all.len().saturating_sub(SERIES_SECONDS);
+    all.drain(..skip);
+    all
 }
 
 /// The second before the newest packet's second is the last one known to be complete; a quiet
@@ -331,15 +533,10 @@ fn largest<T, K: Ord, I: Ord>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> (
     items
 }
 
-fn host_row(engine: &Engine, ip: IpAddr, h: &super::hosts::Host) -> HostRow {
+fn host_row(ip: IpAddr, h: &Host, names: Vec<String>) -> HostRow {
     HostRow {
         ip,
-        names: engine
-            .hosts
-            .names(&ip)
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        names,
         local: h.local,
         packets_in: h.packets_in,
         bytes_in: h.bytes_in,
@@ -353,6 +550,16 @@ fn host_row(engine: &Engine, ip: IpAddr, h: &super::hosts::Host) -> HostRow {
     }
 }
 
+/// The largest open flows of `engine`, at most [`MAX_FLOWS`].
+fn flow_rows(engine: &Engine) -> Vec<FlowRow> {
+    largest(engine.flows.iter().collect(), MAX_FLOWS, |(k, f)| {
+        ((f.total().bytes, f.total().packets), **k)
+    })
+    .into_iter()
+    .map(|(k, f)| flow_row(k, f))
+    .collect()
+}
+
 fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
     let client = key.sender(f.initiator);
     let server = key.sender(f.initiator.reverse());
@@ -361,6 +568,7 @@ fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
     let total = f.total();
     let life = f.last_ts.secs_since(f.record_start).max(1.0);
     FlowRow {
+        key: *key,
         protocol: ip_proto_name(key.proto),
         client: client.addr,
         client_port: client.port,
@@ -379,14 +587,14 @@ fn flow_row(key: &FlowKey, f: &Flow) -> FlowRow {
     }
 }
 
-/// The address pairs with the most bytes, both directions of a pair as one edge.
+/// The address pairs with the most bytes, both directions of a pair as one edge (names are
+/// added by [`name_edges`]).
 fn edges(engine: &Engine) -> Vec<Edge> {
     let mut undirected: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = hashbrown::HashMap::new();
     for ((src, dst), c) in engine.pairs_now() {
         let key = if src <= dst { (src, dst) } else { (dst, src) };
         undirected.entry(key).or_default().merge(c);
     }
-    let name = |ip: &IpAddr| engine.hosts.names(ip).first().map(|n| n.to_string());
     largest(undirected.into_iter().collect(), MAX_EDGES, |(k, c)| {
         ((c.bytes, c.packets), *k)
     })
@@ -396,12 +604,20 @@ fn edges(engine: &Engine) -> Vec<Edge> {
         b,
         a_local: engine.hosts.is_local(&a),
         b_local: engine.hosts.is_local(&b),
-        a_name: name(&a),
-        b_name: name(&b),
+        a_name: None,
+        b_name: None,
         packets: c.packets,
         bytes: c.bytes,
     })
     .collect()
+}
+
+/// Each end of each edge by its first name.
+fn name_edges(edges: &mut [Edge], names: impl Fn(&IpAddr) -> Vec<String>) {
+    for e in edges {
+        e.a_name = names(&e.a).into_iter().next();
+        e.b_name = names(&e.b).into_iter().next();
+    }
 }
 
 #[cfg(test)]

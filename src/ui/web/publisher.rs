@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use super::recent::RecentPackets;
 use crate::capture::Frame;
-use crate::engine::snapshot::{Context, RunState, Snapshot};
+use crate::engine::snapshot::{Context, Part, RunState, Snapshot};
 use crate::engine::stats::Counter;
 use crate::engine::Engine;
 use crate::time::Timestamp;
@@ -95,6 +95,14 @@ impl Publisher {
         let ctx = self.context(state);
         self.shared
             .store(Arc::new(Snapshot::from_engine(engine, ctx)));
+    }
+
+    /// Publishes the shards' parts merged, and returns that snapshot.
+    pub fn publish_parts(&mut self, parts: Vec<Part>, state: RunState) -> Arc<Snapshot> {
+        let ctx = self.context(state);
+        let snapshot = Arc::new(Snapshot::from_parts(parts, ctx));
+        self.shared.store(Arc::clone(&snapshot));
+        snapshot
     }
 
     pub fn publish_totals(&mut self, total: Counter, l4: &[u64; 5], state: RunState) {
