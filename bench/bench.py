@@ -122,6 +122,9 @@ def tools(capture, with_tshark):
          [NETLENS, '-r', capture, '-q', '--report', 'none', '--no-alerts'], None),
         ('netlens + SQLite', ['sh', '-c', fresh_db + shlex.join(
             [NETLENS, '-r', capture, '-q', '--report', 'none', '--db', db])], None),
+        ('netlens + SQLite, 2 workers', ['sh', '-c', fresh_db + shlex.join(
+            [NETLENS, '-r', capture, '-q', '--report', 'none', '--db', db, '--workers', '2'])],
+         None),
         ('netlens + SQLite + packet rows', ['sh', '-c', fresh_db + shlex.join(
             [NETLENS, '-r', capture, '-q', '--report', 'none', '--db', db, '--store-packets'])],
          None),

@@ -56,6 +56,8 @@ CAPTURERS = {
     # (the default before one ring became it).
     'netlens-db-afpacket': ['--db', '{DB}', '--capture', 'afpacket'],
     'netlens-db-libpcap': ['--db', '{DB}', '--capture', 'libpcap'],
+    # History with --workers shards (a fanout ring per worker, each shard recording its share).
+    'netlens-db-workers': ['--db', '{DB}', '--workers', '{W}'],
     # Not run by default; to tell causes apart: a 64 MiB libpcap buffer, and no database.
     'netlens-db -B 65536': ['--db', '{DB}', '-B', '65536'],
     'netlens-nodb': ['--no-db'],
