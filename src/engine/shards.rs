@@ -195,7 +195,10 @@ impl Shards {
                 self.push(i, Entry::Tick(frame.ts));
             }
         }
-        let shard = addrs.map_or(0, |(a, b)| (pair_hash(a, b) % n as u64) as usize);
+        // The high half of the hash scaled to n: no division per packet.
+        let shard = addrs.map_or(0, |(a, b)| {
+            (((pair_hash(a, b) >> 32) * n as u64) >> 32) as usize
+        });
         let seq = self.seq;
         self.seq += 1;
         self.clock = self.clock.max(frame.ts);
@@ -352,24 +355,29 @@ fn run_shard(
     engine
 }
 
-/// Direction-symmetric hash of an address pair (FNV-1a over the sorted pair): both directions,
-/// and every fragment, of a conversation go to the same shard.
+/// Direction-symmetric hash of an address pair: both directions, and every fragment, of a
+/// conversation go to the same shard. Each address is mixed on its own and the two added, so
+/// the order does not matter and no comparison is needed: this runs on the dispatcher for
+/// every packet.
 fn pair_hash(a: IpAddr, b: IpAddr) -> u64 {
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &byte in bytes {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    mix(a).wrapping_add(mix(b))
+}
+
+/// An address folded to 64 bits, then spread over all of them (the finaliser of MurmurHash3).
+fn mix(addr: IpAddr) -> u64 {
+    let mut h = match addr {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let n = u128::from(v6);
+            // Truncations keep the low and the high half.
+            (n as u64) ^ ((n >> 64) as u64).rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15
         }
     };
-    for addr in [lo, hi] {
-        match addr {
-            IpAddr::V4(v4) => feed(&v4.octets()),
-            IpAddr::V6(v6) => feed(&v6.octets()),
-        }
-    }
-    h
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 #[cfg(test)]
@@ -382,5 +390,28 @@ mod tests {
         let b: IpAddr = [192, 168, 1, 7].into();
         assert_eq!(pair_hash(a, b), pair_hash(b, a));
         assert_ne!(pair_hash(a, b), pair_hash(a, a));
+        let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1u16]);
+        assert_eq!(pair_hash(a, v6), pair_hash(v6, a));
+    }
+
+    /// Hosts of one subnet talking to one server spread evenly over the shards.
+    #[test]
+    fn pairs_spread_evenly() {
+        let server: IpAddr = [192, 168, 1, 1].into();
+        for n in [2u64, 3, 4] {
+            let mut counts = vec![0u32; n as usize];
+            for i in 0..30_000u32 {
+                let client = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+                let shard = ((pair_hash(client, server) >> 32) * n) >> 32;
+                if let Some(c) = counts.get_mut(shard as usize) {
+                    *c += 1;
+                }
+            }
+            let even = 30_000 / n as u32;
+            assert!(
+                counts.iter().all(|c| c.abs_diff(even) < even / 20),
+                "{n} shards: {counts:?}"
+            );
+        }
     }
 }
