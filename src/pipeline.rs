@@ -400,7 +400,14 @@ impl Pipeline {
                 (Some(*engine), Some(recording), false)
             }
             Accounting::Sharded(shards, recording) => {
-                let engine = shards.finish(&mut |records| write(&records));
+                let n = shards.len();
+                let (engine, failed) = shards.finish(&mut |records| write(&records));
+                if failed > 0 {
+                    output_error.get_or_insert(format!(
+                        "{failed} of {n} accounting threads failed (see the message above): \
+                         the results lack their share of the traffic"
+                    ));
+                }
                 (engine, recording, true)
             }
         };

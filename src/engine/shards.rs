@@ -246,8 +246,9 @@ impl Shards {
 
     /// Flushes every shard, waits for them and merges their results into one engine. The
     /// records the shards end meanwhile go to `records` as they come (with
-    /// [`ShardOutputs::records`]).
-    pub fn finish(mut self, records: &mut dyn FnMut(Vec<FlowRecord>)) -> Option<Engine> {
+    /// [`ShardOutputs::records`]). Also returns how many shards failed (a bug: the panic
+    /// message is on stderr, and their share of the traffic is missing from the engine).
+    pub fn finish(mut self, records: &mut dyn FnMut(Vec<FlowRecord>)) -> (Option<Engine>, usize) {
         for i in 0..self.pending.len() {
             if !self.pending.get(i).is_some_and(|b| b.entries.is_empty()) {
                 self.send(i);
@@ -262,12 +263,16 @@ impl Shards {
                 records(batch);
             }
         }
-        let mut engines = self.handles.drain(..).filter_map(|h| h.join().ok());
-        let mut merged = engines.next()?;
-        for e in engines {
-            merged.merge(e);
+        let mut failed = 0;
+        let mut merged: Option<Engine> = None;
+        for handle in self.handles.drain(..) {
+            match (handle.join(), &mut merged) {
+                (Ok(e), Some(m)) => m.merge(e),
+                (Ok(e), None) => merged = Some(e),
+                (Err(_), _) => failed += 1,
+            }
         }
-        Some(merged)
+        (merged, failed)
     }
 }
 
