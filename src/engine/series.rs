@@ -29,6 +29,17 @@ pub struct Point {
 }
 
 impl Point {
+    /// Adds `other`'s counts (the same interval seen by another shard).
+    pub fn add(&mut self, other: &Point) {
+        self.packets += other.packets;
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.new_flows += other.new_flows;
+        self.tcp += other.tcp;
+        self.udp += other.udp;
+        self.icmp += other.icmp;
+        self.other += other.other;
+    }
+
     /// What this point gained since `earlier`, a previous version of the same interval.
     pub fn since(&self, earlier: &Point) -> Point {
         Point {
@@ -124,15 +135,7 @@ impl Ring {
         for q in &other.points {
             let i = self.points.partition_point(|p| p.t < q.t);
             match self.points.get_mut(i) {
-                Some(p) if p.t == q.t => {
-                    p.packets += q.packets;
-                    p.bytes = p.bytes.saturating_add(q.bytes);
-                    p.new_flows += q.new_flows;
-                    p.tcp += q.tcp;
-                    p.udp += q.udp;
-                    p.icmp += q.icmp;
-                    p.other += q.other;
-                }
+                Some(p) if p.t == q.t => p.add(q),
                 _ => self.points.insert(i, *q),
             }
         }

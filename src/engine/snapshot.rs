@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::flow::{Flow, FlowKey, TcpState};
 use super::hosts::{Host, Names};
 use super::series::Point;
-use super::stats::{Counter, APP_NAMES, L3_NAMES, L4_NAMES};
+use super::stats::{Counter, Stats, APP_NAMES, L3_NAMES, L4_NAMES};
 use super::Engine;
 use crate::store::query::AlertInfo;
 use crate::time::Timestamp;
@@ -198,17 +198,8 @@ impl Snapshot {
         };
         let mut edges = edges(engine);
         name_edges(&mut edges, names);
-        let stats = &engine.stats;
-        let totals = Totals {
-            total: stats.total,
-            first_ts: stats.first_ts,
-            last_ts: stats.last_ts,
-            l3: stats.l3,
-            l4: stats.l4,
-            apps: stats.apps,
-        };
         assemble(
-            totals,
+            Totals::of(&engine.stats),
             last_seconds(engine.series.per_second.points().copied().collect()),
             &hosts,
             names,
@@ -251,17 +242,11 @@ impl Snapshot {
         }
         series.sort_by_key(|p| p.t);
         series.dedup_by(|later, kept| {
-            if later.t != kept.t {
-                return false;
+            let same = later.t == kept.t;
+            if same {
+                kept.add(later);
             }
-            kept.packets += later.packets;
-            kept.bytes = kept.bytes.saturating_add(later.bytes);
-            kept.new_flows += later.new_flows;
-            kept.tcp += later.tcp;
-            kept.udp += later.udp;
-            kept.icmp += later.icmp;
-            kept.other += later.other;
-            true
+            same
         });
         let flows = largest(flows, MAX_FLOWS, |f| ((f.bytes, f.packets), f.key));
         let mut edges = largest(edges, MAX_EDGES, |e| ((e.bytes, e.packets), (e.a, e.b)));
@@ -348,6 +333,17 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn of(stats: &Stats) -> Totals {
+        Totals {
+            total: stats.total,
+            first_ts: stats.first_ts,
+            last_ts: stats.last_ts,
+            l3: stats.l3,
+            l4: stats.l4,
+            apps: stats.apps,
+        }
+    }
+
     fn add(&mut self, other: &Totals) {
         self.total.merge(other.total);
         self.first_ts = match (self.first_ts, other.first_ts) {
@@ -396,16 +392,8 @@ impl Part {
     /// `engine`'s share, with the names it knows for `wanted` (the addresses the previous
     /// snapshot showed: a name often lives in another shard than its host's traffic).
     pub fn of(engine: &Engine, wanted: &[IpAddr]) -> Part {
-        let stats = &engine.stats;
         Part {
-            totals: Totals {
-                total: stats.total,
-                first_ts: stats.first_ts,
-                last_ts: stats.last_ts,
-                l3: stats.l3,
-                l4: stats.l4,
-                apps: stats.apps,
-            },
+            totals: Totals::of(&engine.stats),
             series: last_seconds(engine.series.per_second.points().copied().collect()),
             hosts: engine.hosts_now(),
             names: wanted
