@@ -292,6 +292,23 @@ fn pct(part: u64, whole: u64) -> f64 {
 }
 
 /// The report as text.
+/// What to try when packets were lost before netlens counted them: the kernel's buffer was full
+/// (netlens fell behind), or netlens's own queue was. Interface drops happen in the network
+/// card or its driver, out of netlens's reach.
+fn drop_hint(d: &Drops) -> Option<&'static str> {
+    match (d.kernel > 0, d.internal > 0) {
+        (false, false) => None,
+        (true, _) => Some(
+            "the kernel dropped packets netlens did not read in time: give it a larger buffer \
+             (-B MiB) or more accounting threads (--workers N)",
+        ),
+        (false, true) => Some(
+            "netlens's queue was full: more accounting threads (--workers N) or fewer outputs \
+             (--no-db, no packet log) help it keep up",
+        ),
+    }
+}
+
 pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
     let stats = &engine.stats;
     let mut s = String::new();
@@ -323,6 +340,9 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         "  dropped     kernel {}, interface {}, netlens {}",
         dr.kernel, dr.interface, dr.internal
     );
+    if let Some(hint) = drop_hint(&dr) {
+        let _ = writeln!(s, "              {}", Painted(p.warn, &hint));
+    }
     let rings = info.capture.as_ref().map_or(0, |c| c.rings.len());
     if rings == 1 {
         // One ring (the default with one worker): no fanout group, nothing to split.
@@ -463,4 +483,25 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         s.push_str(&crate::alerts::report::text(a, p));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_packets_come_with_what_to_try() {
+        let drops = |kernel, interface, internal| Drops {
+            kernel,
+            interface,
+            internal,
+        };
+        assert_eq!(drop_hint(&drops(0, 0, 0)), None);
+        // The card's own drops: nothing netlens can change.
+        assert_eq!(drop_hint(&drops(0, 5, 0)), None);
+        assert!(
+            drop_hint(&drops(3, 0, 0)).is_some_and(|h| h.contains("-B") && h.contains("--workers"))
+        );
+        assert!(drop_hint(&drops(0, 0, 3)).is_some_and(|h| h.contains("--workers")));
+    }
 }
