@@ -151,6 +151,10 @@ impl Ring {
 pub struct Series {
     pub per_second: Ring,
     pub per_minute: Ring,
+    /// Packet time (nanoseconds, end excluded) of the newest second while both rings' newest
+    /// points are that second and its minute: nearly every packet lands there, and is then
+    /// counted without a division or a search.
+    newest: (i64, i64),
 }
 
 impl Default for Series {
@@ -158,7 +162,21 @@ impl Default for Series {
         Series {
             per_second: Ring::new(1, SECONDS_KEPT),
             per_minute: Ring::new(60, MINUTES_KEPT),
+            newest: (0, 0),
         }
+    }
+}
+
+/// Counts one packet in `p`.
+fn count(p: &mut Point, bytes: u64, l4: Option<L4Class>, new_flow: bool) {
+    p.packets += 1;
+    p.bytes = p.bytes.saturating_add(bytes);
+    p.new_flows += u64::from(new_flow);
+    match l4 {
+        Some(L4Class::Tcp) => p.tcp += 1,
+        Some(L4Class::Udp) => p.udp += 1,
+        Some(L4Class::Icmp | L4Class::Icmpv6) => p.icmp += 1,
+        Some(L4Class::Other) | None => p.other += 1,
     }
 }
 
@@ -166,23 +184,36 @@ impl Series {
     pub fn merge(&mut self, other: &Series) {
         self.per_second.merge(&other.per_second);
         self.per_minute.merge(&other.per_minute);
+        self.newest = (0, 0);
     }
 
     pub fn add(&mut self, ts: Timestamp, bytes: u64, l4: Option<L4Class>, new_flow: bool) {
+        let (lo, hi) = self.newest;
+        if ts.0 >= lo && ts.0 < hi {
+            if let (Some(s), Some(m)) = (
+                self.per_second.points.back_mut(),
+                self.per_minute.points.back_mut(),
+            ) {
+                count(s, bytes, l4, new_flow);
+                count(m, bytes, l4, new_flow);
+                return;
+            }
+        }
         let secs = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
         for ring in [&mut self.per_second, &mut self.per_minute] {
             if let Some(p) = ring.point(secs) {
-                p.packets += 1;
-                p.bytes = p.bytes.saturating_add(bytes);
-                p.new_flows += u64::from(new_flow);
-                match l4 {
-                    Some(L4Class::Tcp) => p.tcp += 1,
-                    Some(L4Class::Udp) => p.udp += 1,
-                    Some(L4Class::Icmp | L4Class::Icmpv6) => p.icmp += 1,
-                    Some(L4Class::Other) | None => p.other += 1,
-                }
+                count(p, bytes, l4, new_flow);
             }
         }
+        let newest_second = self.per_second.points.back().map(|p| p.t);
+        let newest_minute = self.per_minute.points.back().map(|p| p.t);
+        self.newest = match (newest_second, newest_minute) {
+            (Some(s), Some(m)) if s == secs && m == secs.div_euclid(60) * 60 => (
+                secs.saturating_mul(Timestamp::NANOS_PER_SEC),
+                (secs + 1).saturating_mul(Timestamp::NANOS_PER_SEC),
+            ),
+            _ => (0, 0),
+        };
     }
 }
 
@@ -225,6 +256,19 @@ mod tests {
         a.merge(&b);
         let pts = |s: &Series| s.per_second.points().copied().collect::<Vec<_>>();
         assert_eq!(pts(&a), pts(&whole));
+    }
+
+    #[test]
+    fn the_newest_second_and_late_packets_count_alike() {
+        let ms = |m: i64| Timestamp(m * 1_000_000);
+        let mut s = Series::default();
+        for t in [10_500, 10_700, 9_900, 10_800, 10_999, 11_000, 10_100] {
+            s.add(ms(t), 1, Some(L4Class::Udp), false);
+        }
+        let pts: Vec<(i64, u64)> = s.per_second.points().map(|p| (p.t, p.packets)).collect();
+        assert_eq!(pts, vec![(9, 1), (10, 5), (11, 1)]);
+        let minutes: Vec<(i64, u64)> = s.per_minute.points().map(|p| (p.t, p.udp)).collect();
+        assert_eq!(minutes, vec![(0, 7)]);
     }
 
     #[test]
