@@ -172,11 +172,11 @@
     bars('top-sources', (snap.top_sources || []).filter((h) => h.bytes_out > 0).map((h) => ({
       label: h.ip, sub: hostLabel(h), value: h.bytes_out, text: fmtBytes(h.bytes_out),
       kind: h.local ? 'local' : 'remote', title: h.ip + ' ' + (h.names || []).join(', '),
-    })), snap.partial ? 'Known when the run ends.' : 'No hosts yet.');
+    })), snap.partial ? 'Not known: the accounting threads did not answer.' : 'No hosts yet.');
     bars('top-destinations', (snap.top_destinations || []).filter((h) => h.bytes_in > 0).map((h) => ({
       label: h.ip, sub: hostLabel(h), value: h.bytes_in, text: fmtBytes(h.bytes_in),
       kind: h.local ? 'local' : 'remote', title: h.ip + ' ' + (h.names || []).join(', '),
-    })), snap.partial ? 'Known when the run ends.' : 'No hosts yet.');
+    })), snap.partial ? 'Not known: the accounting threads did not answer.' : 'No hosts yet.');
   }
 
   // ---- alerts ------------------------------------------------------------------------------
@@ -392,7 +392,7 @@
       frag.appendChild(tr);
     }
     $('hosts-body').replaceChildren(frag);
-    emptyNote('hosts-empty', rows.length, filter, snap.partial ? 'Known when the run ends.' : 'No hosts yet.');
+    emptyNote('hosts-empty', rows.length, filter, snap.partial ? 'Not known: the accounting threads did not answer.' : 'No hosts yet.');
     for (const th of document.querySelectorAll('#hosts th[data-sort]')) {
       th.classList.toggle('sorted', th.dataset.sort === hostSort.key);
       th.classList.toggle('asc', th.dataset.sort === hostSort.key && hostSort.asc);
@@ -420,7 +420,7 @@
       shown++;
     }
     $('flows-body').replaceChildren(frag);
-    emptyNote('flows-empty', shown, filter, snap.partial ? 'Known when the run ends.' : 'No connections.');
+    emptyNote('flows-empty', shown, filter, snap.partial ? 'Not known: the accounting threads did not answer.' : 'No connections.');
   }
 
   function renderPackets() {

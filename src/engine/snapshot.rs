@@ -149,8 +149,8 @@ pub struct Snapshot {
     pub seq: u64,
     pub source: String,
     pub state: RunState,
-    /// True while `--workers` shards hold hosts and flows: only totals and the transport mix
-    /// are known until the run ends and the shards are merged.
+    /// True when only totals and the transport mix are known: the `--workers` shards did not
+    /// answer for a view (see [`Snapshot::from_totals`]).
     pub partial: bool,
     pub packets: u64,
     pub bytes: u64,
@@ -285,8 +285,8 @@ impl Snapshot {
         all
     }
 
-    /// What is known while `--workers` shards hold the engines: totals and the transport mix
-    /// counted as packets are dispatched.
+    /// What the pipeline thread knows by itself when the `--workers` shards cannot give their
+    /// parts (a shard failed): totals and the transport mix counted as packets are dispatched.
     pub fn from_totals(total: Counter, l4: &[u64; 5], ctx: Context) -> Snapshot {
         let l4: Vec<Named> = L4_NAMES
             .iter()
