@@ -14,8 +14,8 @@ use crate::capture::filter::{FileFilter, FilterError};
 use crate::capture::{Flow, Frame};
 use crate::engine::flow::FlowRecord;
 use crate::engine::shards::Shards;
-use crate::engine::snapshot::{Context, Part, RunState, Snapshot};
-use crate::engine::stats::Counter;
+use crate::engine::snapshot::{Context, HostRow, Part, RunState, Snapshot};
+use crate::engine::stats::{top_by, Counter};
 use crate::engine::Engine;
 use crate::output::jsonl::JsonlSink;
 use crate::output::savefile::{Saved, Savefile};
@@ -168,13 +168,12 @@ impl Pipeline {
                 None => Arc::new(Snapshot::from_parts(parts, Context::default())),
             };
             views.wanted = snapshot.named_addresses().into();
-            let mut top: Vec<(IpAddr, u64, u64)> = snapshot
-                .host_table
-                .iter()
-                .map(|h| (h.ip, h.packets_in + h.packets_out, h.bytes_in + h.bytes_out))
-                .collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
-            views.top_hosts = top.into_iter().take(3).map(|(ip, p, _)| (ip, p)).collect();
+            let packets = |h: &HostRow| h.packets_in + h.packets_out;
+            // Ranked as `hosts::top` ranks them.
+            let top = top_by(snapshot.host_table.iter(), 3, |h| {
+                (packets(h), h.bytes_in + h.bytes_out, h.ip)
+            });
+            views.top_hosts = top.into_iter().map(|h| (h.ip, packets(h))).collect();
             views.active_flows = snapshot.active_flows.map(|n| n as usize);
             return;
         }
@@ -328,7 +327,7 @@ impl Pipeline {
             .jsonl
             .as_ref()
             .map_or("", |j| j.target.as_str());
-        self.output_error = Some(format!("cannot write JSON lines to {target}: {e}"));
+        self.output_error = Some(jsonl_error(target, &e));
         self.outputs.jsonl = None;
         Ok(Flow::Stop)
     }
@@ -370,8 +369,7 @@ impl Pipeline {
             if let Some(j) = &mut jsonl {
                 if let Err(e) = j.records(records) {
                     if e.kind() != io::ErrorKind::BrokenPipe {
-                        output_error
-                            .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
+                        output_error.get_or_insert(jsonl_error(&j.target, &e));
                     }
                     jsonl = None;
                 }
@@ -414,8 +412,7 @@ impl Pipeline {
         if let Some(j) = &mut jsonl {
             if let Err(e) = j.flush() {
                 if e.kind() != io::ErrorKind::BrokenPipe {
-                    output_error
-                        .get_or_insert(format!("cannot write JSON lines to {}: {e}", j.target));
+                    output_error.get_or_insert(jsonl_error(&j.target, &e));
                 }
             }
         }
@@ -473,6 +470,11 @@ impl Pipeline {
             None => Ok(()),
         }
     }
+}
+
+/// The one line a failed `--jsonl` output ends the run with.
+fn jsonl_error(target: &str, e: &io::Error) -> String {
+    format!("cannot write JSON lines to {target}: {e}")
 }
 
 /// What accounting leaves at the end.

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,27 +27,23 @@ struct Owned {
     data: Vec<u8>,
 }
 
+impl Owned {
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            ts: self.ts,
+            orig_len: self.orig_len,
+            link: self.link,
+            iface: IfaceId(0),
+            data: &self.data,
+        }
+    }
+}
+
 /// 20,000 frames of mixed traffic over about 20 s (../shared/bench/gen_traffic.py).
 fn generated() -> Vec<Owned> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("g.pcap");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/gen_traffic.py");
-    let status = Command::new("python3")
-        .arg(&script)
-        .args([
-            "--packets",
-            "20000",
-            "--pps",
-            "1000",
-            "--seed",
-            "7",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("-q")
-        .status()
-        .expect("run python3 (needed to generate traffic)");
-    assert!(status.success(), "gen_traffic.py failed: {status}");
+    crate::util::generate_traffic(&out, 20_000, 7, &["--pps", "1000"]);
     let mut frames = Vec::new();
     netlens::capture::file::read(&out.to_string_lossy(), &mut |f| {
         frames.push(Owned {
@@ -93,13 +87,7 @@ fn config() -> EngineConfig {
 
 fn feed(engine: &mut Engine, frames: &[Owned]) {
     for f in frames {
-        let frame = Frame {
-            ts: f.ts,
-            orig_len: f.orig_len,
-            link: f.link,
-            iface: IfaceId(0),
-            data: &f.data,
-        };
+        let frame = f.frame();
         engine.process(&frame, &wire::decode(frame.link, frame.data));
     }
 }
@@ -260,13 +248,7 @@ fn shard_views_equal_one_engines_view() {
         feed(&mut one, &frames[..cut]);
         let mut shards = Shards::start(3, &config(), ShardOutputs::default());
         for f in &frames[..cut] {
-            let frame = Frame {
-                ts: f.ts,
-                orig_len: f.orig_len,
-                link: f.link,
-                iface: IfaceId(0),
-                data: &f.data,
-            };
+            let frame = f.frame();
             let packet = wire::decode(frame.link, frame.data);
             shards.dispatch(&frame, packet.ip().map(|ip| (ip.src, ip.dst)));
         }

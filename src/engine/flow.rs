@@ -110,14 +110,6 @@ impl FlowKey {
     pub fn addrs(&self, dir: Dir) -> (IpAddr, IpAddr) {
         (self.sender(dir).addr, self.sender(dir.reverse()).addr)
     }
-
-    /// A direction-symmetric hash, so both directions of a flow land in the same shard.
-    pub fn shard_hash(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
-        h.finish()
-    }
 }
 
 /// TCP connection state as a monitor can see it (RFC 9293 §3.3.2, simplified to what both

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::flow::{Flow, FlowKey, TcpState};
 use super::hosts::{Host, Names};
 use super::series::Point;
-use super::stats::{Counter, Stats, APP_NAMES, L3_NAMES, L4_NAMES};
+use super::stats::{span_secs, Counter, Stats, APP_NAMES, L3_NAMES, L4_NAMES};
 use super::Engine;
 use crate::store::query::AlertInfo;
 use crate::time::Timestamp;
@@ -363,10 +363,7 @@ impl Totals {
     }
 
     fn duration_secs(&self) -> f64 {
-        match (self.first_ts, self.last_ts) {
-            (Some(a), Some(b)) => b.secs_since(a),
-            _ => 0.0,
-        }
+        span_secs(self.first_ts, self.last_ts)
     }
 }
 

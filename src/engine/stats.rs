@@ -245,10 +245,7 @@ impl Stats {
 
     /// Seconds between the first and last packet.
     pub fn duration_secs(&self) -> f64 {
-        match (self.first_ts, self.last_ts) {
-            (Some(a), Some(b)) => b.secs_since(a),
-            _ => 0.0,
-        }
+        span_secs(self.first_ts, self.last_ts)
     }
 
     pub fn top_ports(&self, n: usize) -> Vec<(ServicePort, Counter)> {
@@ -272,6 +269,14 @@ pub fn top_by<T, K: TieBreak>(
     all.sort_by(|a, b| key(a).order(&key(b)));
     all.truncate(n);
     all
+}
+
+/// Seconds from the first packet to the last (0 without packets).
+pub fn span_secs(first: Option<Timestamp>, last: Option<Timestamp>) -> f64 {
+    match (first, last) {
+        (Some(a), Some(b)) => b.secs_since(a),
+        _ => 0.0,
+    }
 }
 
 /// Orders (count, bytes, id) keys: larger counts first, then smaller ids.

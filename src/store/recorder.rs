@@ -250,11 +250,6 @@ impl Recorder {
         self.send_hosts(engine);
     }
 
-    /// Rows dropped so far because the writer fell behind (for live statistics).
-    pub fn dropped_rows(&self) -> u64 {
-        self.out.dropped_rows()
-    }
-
     fn take_records(&mut self, engine: &mut Engine) {
         self.since_take = 0;
         let records = engine.take_records();
