@@ -14,7 +14,7 @@ use wire::packet::Net;
 use super::bounded::Bounded;
 use super::config::ArpConfig;
 use super::window::{secs_ns, Tally};
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 use crate::engine::hosts::format_mac;
 use crate::time::Timestamp;
 
@@ -60,9 +60,18 @@ impl Detector for ArpWatch {
         "arp"
     }
 
+    fn interest(&self) -> Interest {
+        Interest::Arp
+    }
+
+    /// The first tick comes with the capture's first packet, ARP or not: learning starts there.
+    fn tick(&mut self, now: Timestamp, _out: &mut Vec<Raise>) {
+        self.first.get_or_insert(now);
+    }
+
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {
         let now = seen.ts;
-        let first = *self.first.get_or_insert(now);
+        let first = self.first.unwrap_or(now);
         let Net::Arp(arp) = seen.packet.net else {
             return;
         };

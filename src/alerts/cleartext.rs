@@ -9,7 +9,7 @@ use wire::packet::{App, Transport};
 
 use super::bounded::Bounded;
 use super::synflood::endpoint;
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 
 /// The Telnet port (RFC 854).
 const TELNET: u16 = 23;
@@ -68,6 +68,10 @@ fn telnet_password_prompt(payload: &[u8]) -> bool {
 impl Detector for Cleartext {
     fn name(&self) -> &'static str {
         "cleartext"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::TcpData
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {

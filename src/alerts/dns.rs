@@ -14,7 +14,7 @@ use wire::packet::App;
 use super::bounded::Bounded;
 use super::config::DnsConfig;
 use super::window::{secs_ns, Tally};
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 
 /// A dotted name is at most 253 characters, but dig-style escapes (`\DDD`) can make a hostile
 /// one up to four times longer; anything past this is cut (and long enough to be suspicious).
@@ -187,6 +187,10 @@ const NXDOMAIN: u8 = 3;
 impl Detector for DnsAnomaly {
     fn name(&self) -> &'static str {
         "dns"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::Dns
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {

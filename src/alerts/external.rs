@@ -13,7 +13,7 @@ use wire::packet::{TcpFlags, Transport};
 use super::bounded::Bounded;
 use super::config::ExternalConfig;
 use super::window::secs_ns;
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 use crate::engine::hosts::HomeNet;
 use crate::time::Timestamp;
 
@@ -58,6 +58,10 @@ impl External {
 impl Detector for External {
     fn name(&self) -> &'static str {
         "external"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::Ip
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {

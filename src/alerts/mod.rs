@@ -44,17 +44,74 @@ pub struct Seen<'p, 'a> {
     pub packet: &'p Packet<'a>,
 }
 
+/// Which packets a detector looks at. The engine calls a detector only for these, so a
+/// packet costs nothing in the detectors that would ignore it anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Every packet.
+    All,
+    /// IPv4 and IPv6 packets.
+    Ip,
+    /// TCP segments.
+    Tcp,
+    /// TCP segments that carry data.
+    TcpData,
+    /// ARP packets.
+    Arp,
+    /// DNS messages.
+    Dns,
+}
+
+impl Interest {
+    fn bit(self) -> u8 {
+        match self {
+            Interest::All => u8::MAX,
+            Interest::Ip => 1,
+            Interest::Tcp => 2,
+            Interest::TcpData => 4,
+            Interest::Arp => 8,
+            Interest::Dns => 16,
+        }
+    }
+
+    /// The interests `packet` meets, as bits.
+    fn of(packet: &Packet<'_>) -> u8 {
+        let mut bits = 0;
+        if packet.ip().is_some() {
+            bits |= Interest::Ip.bit();
+        }
+        if let wire::packet::Transport::Tcp(_) = packet.transport {
+            bits |= Interest::Tcp.bit();
+            if !packet.payload.is_empty() {
+                bits |= Interest::TcpData.bit();
+            }
+        }
+        if let wire::packet::Net::Arp(_) = packet.net {
+            bits |= Interest::Arp.bit();
+        }
+        if let wire::packet::App::Dns(_) = packet.app {
+            bits |= Interest::Dns.bit();
+        }
+        bits
+    }
+}
+
 /// A detector: looks at each packet and pushes an alert into `out` when it sees a cause.
 pub trait Detector {
     /// The detector's name in alerts (`port_scan`, `arp_spoof`, ...).
     fn name(&self) -> &'static str;
+    /// The packets [`Detector::inspect`] is called for; it may ignore others.
+    fn interest(&self) -> Interest {
+        Interest::All
+    }
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>);
     /// State entries dropped because a table was full (reported, so a flood is visible).
     fn evictions(&self) -> u64;
     /// The capture ended: raise the final words on causes still in progress (a scan's last
     /// ports). Most detectors have none.
     fn finish(&mut self, _out: &mut Vec<Raise>) {}
-    /// Packet time entered a new second: drop state that can no longer matter.
+    /// Packet time entered a new second (and at the first packet): drop state that can no
+    /// longer matter. Called whatever the detector's [`Interest`].
     fn tick(&mut self, _now: Timestamp, _out: &mut Vec<Raise>) {}
 }
 
@@ -65,6 +122,8 @@ pub const MAX_ALERTS: usize = 10_000;
 /// Every enabled detector plus the merged alert list.
 pub struct AlertEngine {
     detectors: Vec<Box<dyn Detector + Send>>,
+    /// Each detector's [`Interest`] bits, in the order of `detectors`.
+    interests: Vec<u8>,
     alerts: Vec<Alert>,
     index: HashMap<alert::Key, usize>,
     /// Raises of the current packet; reused so a quiet packet allocates nothing.
@@ -113,6 +172,7 @@ impl AlertEngine {
             detectors.push(Box::new(cleartext::Cleartext::new(c.max_tracked)));
         }
         AlertEngine {
+            interests: detectors.iter().map(|d| d.interest().bit()).collect(),
             detectors,
             alerts: Vec::new(),
             index: HashMap::new(),
@@ -139,12 +199,15 @@ impl AlertEngine {
         let tick = self.tick_sec.is_none_or(|t| sec > t);
         if tick {
             self.tick_sec = Some(sec);
-        }
-        for d in &mut self.detectors {
-            if tick {
+            for d in &mut self.detectors {
                 d.tick(ts, &mut self.raised);
             }
-            d.inspect(&seen, &mut self.raised);
+        }
+        let bits = Interest::of(packet);
+        for (d, wants) in self.detectors.iter_mut().zip(&self.interests) {
+            if bits & wants != 0 {
+                d.inspect(&seen, &mut self.raised);
+            }
         }
         if self.raised.is_empty() {
             return;

@@ -18,7 +18,7 @@ use wire::packet::{TcpFlags, Transport};
 use super::bounded::Bounded;
 use super::config::PortScanConfig;
 use super::window::{secs_ns, Distinct, Tally};
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 use crate::time::Timestamp;
 
 /// The flag pattern of a probe (nmap's names).
@@ -261,6 +261,10 @@ impl PortScan {
 impl Detector for PortScan {
     fn name(&self) -> &'static str {
         "port_scan"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::Tcp
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {

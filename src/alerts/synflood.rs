@@ -14,7 +14,7 @@ use wire::packet::{TcpFlags, Transport};
 use super::bounded::Bounded;
 use super::config::SynFloodConfig;
 use super::window::Tally;
-use super::{Detector, Raise, Seen, Severity};
+use super::{Detector, Interest, Raise, Seen, Severity};
 
 /// (client, client port, server, server port).
 type Conn = (IpAddr, u16, IpAddr, u16);
@@ -42,6 +42,10 @@ impl SynFlood {
 impl Detector for SynFlood {
     fn name(&self) -> &'static str {
         "syn_flood"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::Tcp
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {
