@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use wire::link::Mac;
-use wire::packet::App;
+use wire::packet::{App, Apps};
 use wire::{LinkType, Packet};
 
 use crate::capture::file;
@@ -87,6 +87,19 @@ pub fn decode(data: &[u8]) {
         format!("{general:?}"),
         "fast and general decoders disagree"
     );
+    // A worker thread puts the packet back together from a copy of the frame: it must be the
+    // same packet.
+    // So must one decoded for the alerts only, whose layout tries the parsers it skipped.
+    let copy = frame.to_vec();
+    for apps in [Apps::All, Apps::Alerts] {
+        let decoded = wire::packet::decode_apps(link, frame, apps);
+        let rebuilt = wire::Layout::of(&decoded, frame, apps).and_then(|l| l.packet(&copy));
+        assert_eq!(
+            rebuilt.map(|p| format!("{p:?}")),
+            Some(format!("{packet:?}")),
+            "the packet put back together from its layout differs ({apps:?})"
+        );
+    }
     let frame = Frame {
         ts: Timestamp(1_700_000_000_123_456_789),
         // A frame cut by the snaplen: the wire length is larger than what was captured.

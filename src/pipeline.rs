@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
+use wire::packet::Apps;
 
 use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
@@ -221,6 +222,21 @@ impl Pipeline {
         self.alerts.as_ref().map(|(a, _)| a.alerts())
     }
 
+    /// The application parsers this thread needs. With shards and no packet output, only the
+    /// detectors read the packet here; the shards try the other parsers (see [`wire::Layout`]).
+    fn apps(&self) -> Apps {
+        let packets_shown = self.printer.is_some()
+            || self
+                .outputs
+                .jsonl
+                .as_ref()
+                .is_some_and(|j| j.wants_packets());
+        match self.accounting {
+            Accounting::Sharded(..) if !packets_shown => Apps::Alerts,
+            _ => Apps::All,
+        }
+    }
+
     pub fn handle(&mut self, frame: &Frame<'_>) -> io::Result<Flow> {
         if self.limit.is_some_and(|l| self.accepted >= l) {
             return Ok(Flow::Stop);
@@ -246,7 +262,8 @@ impl Pipeline {
                 }
             }
         }
-        let packet = wire::decode(frame.link, frame.data);
+        let apps = self.apps();
+        let packet = wire::packet::decode_apps(frame.link, frame.data, apps);
         if let Some(p) = &mut self.publisher {
             p.record(frame);
         }
@@ -269,7 +286,7 @@ impl Pipeline {
             Accounting::Inline(engine) => engine.process(frame, &packet),
             Accounting::Recorded(engine, recorder, _) => recorder.process(frame, &packet, engine),
             Accounting::Sharded(shards, _) => {
-                shards.dispatch(frame, packet.ip().map(|ip| (ip.src, ip.dst)));
+                shards.dispatch(frame, &packet, apps);
                 self.dispatched.merge(Counter {
                     packets: 1,
                     bytes: u64::from(frame.orig_len),

@@ -1,12 +1,14 @@
 //! The decoder's fast path for common frames (`wire/src/fast.rs`) against its general path
 //! (etherparse): every frame of generated mixed traffic — the frames the fast path exists for —
 //! must decode to exactly the same packet both ways. The tcpdump corpus, with its odd and broken
-//! frames, gets the same comparison through `fuzzing::decode` in `fuzz_replay`.
+//! frames, gets the same comparison through `fuzzing::decode` in `fuzz_replay`. Both also check
+//! that a packet put back together from its `wire::Layout` on a copy of the frame is the same.
 
 use std::io;
 
 use netlens::capture::file;
 use netlens::capture::{Flow, Frame};
+use wire::packet::Apps;
 
 #[test]
 fn fast_and_general_decoders_agree_on_generated_traffic() {
@@ -24,6 +26,16 @@ fn fast_and_general_decoders_agree_on_generated_traffic() {
             format!("{general:?}"),
             "frame {frames} decodes differently"
         );
+        let copy = f.data.to_vec();
+        for apps in [Apps::All, Apps::Alerts] {
+            let decoded = wire::packet::decode_apps(f.link, f.data, apps);
+            let rebuilt = wire::Layout::of(&decoded, f.data, apps).and_then(|l| l.packet(&copy));
+            assert_eq!(
+                rebuilt.map(|p| format!("{p:?}")),
+                Some(format!("{fast:?}")),
+                "frame {frames} differs when put back together from its layout ({apps:?})"
+            );
+        }
         frames += 1;
         if fast.ports().is_some() {
             with_transport += 1;

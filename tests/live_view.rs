@@ -250,7 +250,7 @@ fn shard_views_equal_one_engines_view() {
         for f in &frames[..cut] {
             let frame = f.frame();
             let packet = wire::decode(frame.link, frame.data);
-            shards.dispatch(&frame, packet.ip().map(|ip| (ip.src, ip.dst)));
+            shards.dispatch(&frame, &packet, wire::packet::Apps::All);
         }
         let expected = Snapshot::from_engine(&one, Context::default());
         assert!(expected.flows.len() == 300 && expected.host_table.len() == 500);

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use wire::LinkType;
+use wire::packet::Apps;
+use wire::{Layout, LinkType, Packet};
 
 use super::flow::FlowRecord;
 use super::snapshot::Part;
@@ -52,6 +53,9 @@ enum Entry {
         len: usize,
         seq: u64,
         clock: Timestamp,
+        /// The packet as the dispatcher decoded it: the shard puts it back together instead of
+        /// decoding the frame again.
+        layout: Option<Layout>,
     },
 }
 
@@ -182,8 +186,8 @@ impl Shards {
         self.senders.is_empty()
     }
 
-    /// Hands `frame` (whose IP addresses are `addrs`, when it has any) to its shard.
-    pub fn dispatch(&mut self, frame: &Frame<'_>, addrs: Option<(IpAddr, IpAddr)>) {
+    /// Hands `frame`, decoded as `packet` with the parsers `apps` names, to its shard.
+    pub fn dispatch(&mut self, frame: &Frame<'_>, packet: &Packet<'_>, apps: Apps) {
         let n = self.pending.len();
         if n == 0 {
             return;
@@ -196,8 +200,8 @@ impl Shards {
             }
         }
         // The high half of the hash scaled to n: no division per packet.
-        let shard = addrs.map_or(0, |(a, b)| {
-            (((pair_hash(a, b) >> 32) * n as u64) >> 32) as usize
+        let shard = packet.ip().map_or(0, |ip| {
+            (((pair_hash(ip.src, ip.dst) >> 32) * n as u64) >> 32) as usize
         });
         let seq = self.seq;
         self.seq += 1;
@@ -215,6 +219,7 @@ impl Shards {
                 len: frame.data.len(),
                 seq,
                 clock,
+                layout: Layout::of(packet, frame.data, apps),
             });
             if batch.entries.len() >= BATCH_ENTRIES {
                 self.send(shard);
@@ -303,8 +308,8 @@ fn run_shard(
         match msg {
             Msg::Batch(mut batch) => {
                 for entry in &batch.entries {
-                    match *entry {
-                        Entry::Tick(ts) => {
+                    match entry {
+                        &Entry::Tick(ts) => {
                             if let Some(r) = &mut sink.recorder {
                                 r.on_time(ts, &mut engine);
                             }
@@ -320,7 +325,10 @@ fn run_shard(
                             len,
                             seq,
                             clock,
+                            layout,
                         } => {
+                            let (ts, orig_len, link, iface) = (*ts, *orig_len, *link, *iface);
+                            let (start, len, seq, clock) = (*start, *len, *seq, *clock);
                             let data = batch.arena.get(start..start + len).unwrap_or(&[]);
                             let frame = Frame {
                                 ts,
@@ -329,7 +337,10 @@ fn run_shard(
                                 iface,
                                 data,
                             };
-                            let packet = wire::decode(link, data);
+                            let packet = layout
+                                .as_ref()
+                                .and_then(|l| l.packet(data))
+                                .unwrap_or_else(|| wire::decode(link, data));
                             engine.process_seq(&frame, &packet, seq, clock);
                             if let Some(r) = &mut sink.recorder {
                                 r.count(&frame, &packet, &mut engine);

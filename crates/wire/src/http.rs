@@ -37,6 +37,13 @@ pub enum HttpSummary<'a> {
 
 /// True when the payload starts with a known method followed by a space.
 fn starts_with_method(payload: &[u8]) -> bool {
+    // Most payloads tried here are not HTTP: one byte rules them out before nine comparisons.
+    if !matches!(
+        payload.first(),
+        Some(b'G' | b'P' | b'D' | b'H' | b'O' | b'C' | b'T')
+    ) {
+        return false;
+    }
     METHODS.iter().any(|m| {
         payload
             .strip_prefix(*m)
@@ -155,6 +162,15 @@ pub fn parse(payload: &[u8]) -> Option<HttpSummary<'_>> {
         parse_request(payload)
     } else if payload.starts_with(b"HTTP/1.") {
         parse_response(payload)
+    } else {
+        None
+    }
+}
+
+/// [`parse`] for requests only: None for a response.
+pub fn parse_request_only(payload: &[u8]) -> Option<HttpSummary<'_>> {
+    if starts_with_method(payload) {
+        parse_request(payload)
     } else {
         None
     }

@@ -11,11 +11,13 @@ pub mod dns;
 mod fast;
 pub mod http;
 pub mod icmp;
+pub mod layout;
 pub mod link;
 pub mod packet;
 pub mod services;
 pub mod text;
 pub mod tls;
 
+pub use layout::Layout;
 pub use link::LinkType;
 pub use packet::{decode, Packet};

@@ -209,7 +209,48 @@ pub enum App<'a> {
     None,
 }
 
+/// Which application parsers a decode runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apps {
+    /// All of them: the packet says all netlens can tell.
+    All,
+    /// Those the alert detectors read: DNS, FTP, HTTP requests, and everything on Telnet's
+    /// port. TLS, SSH and HTTP responses elsewhere are left as [`App::None`]. A
+    /// [`Layout`](crate::Layout) made from such a packet tries them when it is put back
+    /// together, so the packet it gives is the one [`Apps::All`] gives.
+    Alerts,
+}
+
+/// Telnet: the alert detectors look for its password prompt in payloads no parser recognised.
+const TELNET: u16 = 23;
+
+/// Which [`App`] a payload was recognised as, without what it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    None,
+    /// Not recognised by an [`Apps::Alerts`] decode: the parsers it skipped are still to try.
+    Rest,
+    Dns,
+    Http,
+    Tls,
+    Ftp,
+    FtpReply,
+    Ssh,
+}
+
 impl App<'_> {
+    pub fn kind(&self) -> AppKind {
+        match self {
+            App::Dns(_) => AppKind::Dns,
+            App::Http(_) => AppKind::Http,
+            App::Tls(_) => AppKind::Tls,
+            App::Ftp(_) => AppKind::Ftp,
+            App::FtpReply(..) => AppKind::FtpReply,
+            App::Ssh(_) => AppKind::Ssh,
+            App::None => AppKind::None,
+        }
+    }
+
     /// Short protocol name used in counters and the packet log.
     pub fn name(&self) -> Option<&'static str> {
         match self {
@@ -360,24 +401,29 @@ impl Walk {
 
 /// Decodes one frame captured with link type `link`.
 pub fn decode(link: LinkType, frame: &[u8]) -> Packet<'_> {
-    decode_with(link, frame, true)
+    decode_with(link, frame, true, Apps::All)
+}
+
+/// [`decode`] running only the application parsers `apps` names.
+pub fn decode_apps(link: LinkType, frame: &[u8], apps: Apps) -> Packet<'_> {
+    decode_with(link, frame, true, apps)
 }
 
 /// [`decode`] without the fast path for common frames: every frame through etherparse. Only
 /// for tests and fuzzing, which check that both give the same packet.
 #[doc(hidden)]
 pub fn decode_general(link: LinkType, frame: &[u8]) -> Packet<'_> {
-    decode_with(link, frame, false)
+    decode_with(link, frame, false, Apps::All)
 }
 
-fn decode_with(link: LinkType, frame: &[u8], fast_path: bool) -> Packet<'_> {
+fn decode_with(link: LinkType, frame: &[u8], fast_path: bool, apps: Apps) -> Packet<'_> {
     let mut packet = Packet::empty();
     let walk = Walk {
         depth: 0,
         fast: fast_path,
     };
     decode_link(&mut packet, link, frame, walk);
-    packet.app = app_hint(&packet);
+    packet.app = app_hint(&packet, apps);
     packet
 }
 
@@ -823,7 +869,7 @@ fn is_dns_port(port: u16) -> bool {
 
 /// Recognises the application protocol of the payload: by port where the protocol has one
 /// (DNS, FTP), by content where it announces itself (HTTP, TLS, SSH on any port).
-fn app_hint<'a>(packet: &Packet<'a>) -> App<'a> {
+fn app_hint<'a>(packet: &Packet<'a>, apps: Apps) -> App<'a> {
     let payload = packet.payload;
     if payload.is_empty() {
         return App::None;
@@ -848,17 +894,49 @@ fn app_hint<'a>(packet: &Packet<'a>) -> App<'a> {
                     return App::FtpReply(code, msg);
                 }
             }
-            if let Some(t) = tls::parse(payload) {
-                return App::Tls(t);
+            if apps == Apps::Alerts && t.src_port != TELNET && t.dst_port != TELNET {
+                // A TLS record cannot start like a request (its first byte is 20 to 24), so
+                // skipping TLS does not change what a request is taken for.
+                return http::parse_request_only(payload).map_or(App::None, App::Http);
             }
-            if let Some(h) = http::parse(payload) {
-                return App::Http(h);
-            }
-            if let Some(banner) = text::ssh_banner(payload) {
-                return App::Ssh(banner);
-            }
-            App::None
+            content_hint(payload)
         }
+        _ => App::None,
+    }
+}
+
+/// The parsers that recognise a TCP payload by its content, in their order.
+fn content_hint(payload: &[u8]) -> App<'_> {
+    if let Some(t) = tls::parse(payload) {
+        return App::Tls(t);
+    }
+    if let Some(h) = http::parse(payload) {
+        return App::Http(h);
+    }
+    if let Some(banner) = text::ssh_banner(payload) {
+        return App::Ssh(banner);
+    }
+    App::None
+}
+
+/// What [`app_hint`] gave for `packet` when an earlier decode of the same bytes found it to be
+/// `kind`: only that one parser runs again (the parsers it tried first had failed).
+pub(crate) fn app_of<'a>(packet: &Packet<'a>, kind: AppKind) -> App<'a> {
+    // `Rest` comes only from a TCP payload that an `Apps::Alerts` decode did not recognise.
+    let payload = packet.payload;
+    match (kind, packet.transport) {
+        (AppKind::Dns, Transport::Udp(_)) => dns::parse_udp(payload).map_or(App::None, App::Dns),
+        (AppKind::Dns, Transport::Tcp(_)) => dns::parse_tcp(payload).map_or(App::None, App::Dns),
+        (AppKind::Ftp, _) => text::ftp_command(payload).map_or(App::None, App::Ftp),
+        (AppKind::FtpReply, _) => {
+            text::ftp_reply(payload).map_or(App::None, |(code, msg)| App::FtpReply(code, msg))
+        }
+        (AppKind::Tls, _) => tls::parse(payload).map_or(App::None, App::Tls),
+        (AppKind::Http, _) => http::parse(payload).map_or(App::None, App::Http),
+        (AppKind::Ssh, _) => text::ssh_banner(payload).map_or(App::None, App::Ssh),
+        // DNS and FTP were tried (and failed); so was an HTTP request, which a TLS record
+        // cannot be taken for. The content parsers give what they would have.
+        (AppKind::Rest, _) => content_hint(payload),
         _ => App::None,
     }
 }
