@@ -121,9 +121,8 @@ pub const MAX_ALERTS: usize = 10_000;
 
 /// Every enabled detector plus the merged alert list.
 pub struct AlertEngine {
-    detectors: Vec<Box<dyn Detector + Send>>,
-    /// Each detector's [`Interest`] bits, in the order of `detectors`.
-    interests: Vec<u8>,
+    /// Each detector with its [`Interest`] bits.
+    detectors: Vec<(u8, Box<dyn Detector + Send>)>,
     alerts: Vec<Alert>,
     index: HashMap<alert::Key, usize>,
     /// Raises of the current packet; reused so a quiet packet allocates nothing.
@@ -172,8 +171,10 @@ impl AlertEngine {
             detectors.push(Box::new(cleartext::Cleartext::new(c.max_tracked)));
         }
         AlertEngine {
-            interests: detectors.iter().map(|d| d.interest().bit()).collect(),
-            detectors,
+            detectors: detectors
+                .into_iter()
+                .map(|d| (d.interest().bit(), d))
+                .collect(),
             alerts: Vec::new(),
             index: HashMap::new(),
             raised: Vec::new(),
@@ -185,7 +186,7 @@ impl AlertEngine {
 
     /// Names of the detectors that run.
     pub fn detector_names(&self) -> Vec<&'static str> {
-        self.detectors.iter().map(|d| d.name()).collect()
+        self.detectors.iter().map(|(_, d)| d.name()).collect()
     }
 
     /// Runs every detector on one packet and merges what they raise.
@@ -199,13 +200,13 @@ impl AlertEngine {
         let tick = self.tick_sec.is_none_or(|t| sec > t);
         if tick {
             self.tick_sec = Some(sec);
-            for d in &mut self.detectors {
+            for (_, d) in &mut self.detectors {
                 d.tick(ts, &mut self.raised);
             }
         }
         let bits = Interest::of(packet);
-        for (d, wants) in self.detectors.iter_mut().zip(&self.interests) {
-            if bits & wants != 0 {
+        for (wants, d) in &mut self.detectors {
+            if bits & *wants != 0 {
                 d.inspect(&seen, &mut self.raised);
             }
         }
@@ -254,13 +255,13 @@ impl AlertEngine {
 
     /// State entries evicted by every detector together.
     pub fn evictions(&self) -> u64 {
-        self.detectors.iter().map(|d| d.evictions()).sum()
+        self.detectors.iter().map(|(_, d)| d.evictions()).sum()
     }
 
     /// What the run leaves: the alert list and the counters that say what was not tracked.
     pub fn finish(mut self) -> AlertSummary {
         let mut raised = std::mem::take(&mut self.raised);
-        for d in &mut self.detectors {
+        for (_, d) in &mut self.detectors {
             d.finish(&mut raised);
         }
         for r in raised {

@@ -37,20 +37,21 @@ pub struct Rate {
     second: Option<i64>,
     global: Second,
     hosts: HashMap<IpAddr, Second>,
-    /// This second's (host, bytes) in arrival order, while no host can be over its limit yet:
-    /// one host's count never exceeds the global count, so per-host counting (two hash updates
-    /// a packet) starts only once the global count reaches a host limit; then these are
-    /// replayed into `hosts`, and the counts are exactly what counting from the start gives.
-    pending: Vec<(IpAddr, u32)>,
+    /// This second's packets (source, destination, bytes) in arrival order, while no host can be
+    /// over its limit yet: one host's count never exceeds the global count, so per-host
+    /// counting (two hash updates a packet) starts only once the global count reaches a host
+    /// limit; then these are replayed into `hosts`, and the counts are exactly what counting
+    /// from the start gives.
+    pending: Vec<(IpAddr, Option<IpAddr>, u32)>,
     /// `hosts` is being counted directly for the rest of this second.
     counting: bool,
     max_hosts: usize,
     untracked: u64,
 }
 
-/// Most deferred entries per second; past it counting starts anyway (memory stays bounded when
-/// only a bit-rate limit is set and packets are small).
-const MAX_PENDING: usize = 1 << 20;
+/// Most deferred packets per second (20 MB); past it counting starts anyway (memory stays
+/// bounded when only a bit-rate limit is set and packets are small).
+const MAX_PENDING: usize = 1 << 19;
 
 impl Rate {
     pub fn new(c: &RateConfig, max_tracked: usize) -> Self {
@@ -124,10 +125,7 @@ impl Detector for Rate {
         };
         let dst = (ip.dst != ip.src).then_some(ip.dst);
         if !self.counting {
-            self.pending.push((ip.src, seen.wire_len));
-            if let Some(d) = dst {
-                self.pending.push((d, seen.wire_len));
-            }
+            self.pending.push((ip.src, dst, seen.wire_len));
             // Could any host be over a limit now? Not while everything together is not.
             let reachable = (self.c.host_pps > 0 && pps > self.c.host_pps)
                 || (self.c.host_bps > 0 && bps > self.c.host_bps);
@@ -136,8 +134,10 @@ impl Detector for Rate {
             }
             self.counting = true;
             let pending = std::mem::take(&mut self.pending);
-            for &(host, len) in &pending {
-                self.count(now, host, len, out);
+            for &(src, dst, len) in &pending {
+                for host in std::iter::once(src).chain(dst) {
+                    self.count(now, host, len, out);
+                }
             }
             self.pending = pending;
             self.pending.clear();
