@@ -159,17 +159,12 @@ mod tests {
     }
 
     fn udp(dst_port: u16, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, // ethernet
-            0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 192, 168, 1, 2, 8, 8, 8, 8, // ipv4
-            0xc0, 0x01, 0, 0, 0, 0, 0, 0, // udp
-        ];
-        f[36..38].copy_from_slice(&dst_port.to_be_bytes());
-        f.extend_from_slice(payload);
-        let ip_len = (f.len() - 14) as u16;
-        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-        let udp_len = (f.len() - 34) as u16;
-        f[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        let mut f = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([192, 168, 1, 2], [8, 8, 8, 8], 64)
+            .udp(49153, dst_port)
+            .write(&mut f, payload)
+            .unwrap();
         f
     }
 
