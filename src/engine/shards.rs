@@ -308,8 +308,8 @@ fn run_shard(
         match msg {
             Msg::Batch(mut batch) => {
                 for entry in &batch.entries {
-                    match entry {
-                        &Entry::Tick(ts) => {
+                    match *entry {
+                        Entry::Tick(ts) => {
                             if let Some(r) = &mut sink.recorder {
                                 r.on_time(ts, &mut engine);
                             }
@@ -325,10 +325,8 @@ fn run_shard(
                             len,
                             seq,
                             clock,
-                            layout,
+                            ref layout,
                         } => {
-                            let (ts, orig_len, link, iface) = (*ts, *orig_len, *link, *iface);
-                            let (start, len, seq, clock) = (*start, *len, *seq, *clock);
                             let data = batch.arena.get(start..start + len).unwrap_or(&[]);
                             let frame = Frame {
                                 ts,
