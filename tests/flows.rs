@@ -1,7 +1,7 @@
-//! How flows end, checked on the records `--jsonl` streams: an answered DNS exchange ends after
-//! the short closed timeout (clients take a new port per query, so a minute of idle wait only
-//! holds memory and merges unrelated exchanges that reuse the port), an unanswered one after the
-//! idle timeout.
+//! How flows end, checked on the records `--jsonl` streams: an answered DNS exchange or ping ends
+//! after the short closed timeout (clients take a new port or identifier each time, so a minute
+//! of idle wait only holds memory and merges unrelated exchanges that reuse one), an unanswered
+//! one after the idle timeout.
 
 use etherparse::PacketBuilder;
 use serde_json::Value;
@@ -96,4 +96,69 @@ fn answered_dns_exchanges_end_after_the_closed_timeout() {
     assert!((dns_flows[1].2 - 20.0).abs() < 1e-3 && (dns_flows[1].3 - 20.01).abs() < 1e-3);
     assert_eq!(report["flows"]["total"], 4);
     assert_eq!(report["flows"]["expired"], 3);
+}
+
+/// An ICMP echo request from the client, or the resolver's reply, with `id` and `seq`.
+fn ping(id: u16, seq: u16, reply: bool) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let b = if reply {
+        eth.ipv4(RESOLVER, CLIENT, 64).icmpv4_echo_reply(id, seq)
+    } else {
+        eth.ipv4(CLIENT, RESOLVER, 64).icmpv4_echo_request(id, seq)
+    };
+    let payload = [0u8; 56];
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, &payload).unwrap();
+    out
+}
+
+#[test]
+fn answered_pings_end_after_the_closed_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pcap = Pcap::new();
+    // A ping of three requests, one a second, each answered: one flow, over 5 s after the
+    // last reply.
+    for seq in 0..3u16 {
+        pcap.frame(f64::from(seq), &ping(7, seq, false));
+        pcap.frame(f64::from(seq) + 0.010, &ping(7, seq, true));
+    }
+    // The same identifier 20 s later: a new ping, a new flow.
+    pcap.frame(20.0, &ping(7, 0, false));
+    pcap.frame(20.010, &ping(7, 0, true));
+    // A request without a reply waits the idle timeout (60 s).
+    pcap.frame(30.0, &ping(8, 0, false));
+    pcap.frame(
+        100.0,
+        &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
+    );
+    let path = pcap.save(&dir, "ping.pcap");
+    let lines = dir.path().join("flows.jsonl");
+    json_report(&[
+        "-r",
+        path.to_str().unwrap(),
+        "--jsonl",
+        lines.to_str().unwrap(),
+    ]);
+    let mut pings: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "flow" && v["proto"] == 1)
+        .map(|v| {
+            (
+                v["end_reason"].as_str().unwrap().to_string(),
+                v["packets"].as_u64().unwrap(),
+                v["start"].as_f64().unwrap() - 1_700_000_000.0,
+                v["end"].as_f64().unwrap() - 1_700_000_000.0,
+            )
+        })
+        .collect();
+    pings.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let reasons: Vec<(&str, u64)> = pings.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    assert_eq!(
+        reasons,
+        [("echo_answered", 6), ("echo_answered", 2), ("idle", 1)],
+        "{pings:?}"
+    );
+    assert!((pings[0].3 - 2.010).abs() < 1e-3, "{pings:?}");
 }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 use wire::link::Mac;
-use wire::packet::{App, Icmp, TcpFlags, Transport};
+use wire::packet::{App, Icmp, TcpFlags, Transport, PROTO_ICMP, PROTO_ICMPV6};
 use wire::services::{self, L4};
 use wire::Packet;
 
@@ -193,6 +193,8 @@ pub enum EndReason {
     TcpClosed,
     /// A DNS exchange over UDP whose every query was answered, quiet for the closed timeout.
     DnsAnswered,
+    /// ICMP echo (ping) whose every request was answered, quiet for the closed timeout.
+    EchoAnswered,
     /// Still running after the active timeout: this record covers a slice of it.
     Active,
     /// The flow table was full and this was the idlest flow.
@@ -234,9 +236,10 @@ pub struct Flow {
     /// A client datagram that looked like a QUIC Initial failed to open: not QUIC (or not a
     /// version we know), so later ones are not tried (each try costs a key derivation).
     pub quic_failed: bool,
-    /// DNS queries and responses seen on a UDP flow to or from port 53 (saturating).
-    dns_queries: u16,
-    dns_responses: u16,
+    /// Requests and answers of a request-answer exchange (saturating): DNS queries and
+    /// responses on a UDP flow to or from port 53, or ICMP echo requests and replies.
+    requests: u16,
+    answers: u16,
     /// The MAC addresses of the first packet, by side (`[lo, hi]`), seen at packet `first_seq`:
     /// what the flow tells its hosts when its record ends. A packet with other MACs says so
     /// from [`Flow::update`], and the engine gives those to the hosts at once.
@@ -338,25 +341,29 @@ impl Flow {
             iface,
             hello_pending: false,
             quic_failed: false,
-            dns_queries: 0,
-            dns_responses: 0,
+            requests: 0,
+            answers: 0,
             macs: SideMacs::of(packet, dir, seq),
         }
     }
 
-    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS exchange
-    /// whose every query has its response. Such a flow only waits the short closed timeout for
-    /// stragglers (a retransmitted FIN, a duplicate answer) instead of the idle timeout: DNS
-    /// clients take a fresh source port per query (RFC 5452 §9.2), so holding an answered
-    /// exchange for a minute only holds memory — on busy links most open flows would be these.
+    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS or ICMP echo
+    /// exchange whose every request has its answer. Such a flow only waits the short closed
+    /// timeout for stragglers (a retransmitted FIN, a duplicate answer) instead of the idle
+    /// timeout: DNS clients take a fresh source port per query (RFC 5452 §9.2) and ping a fresh
+    /// identifier per run, so holding an answered exchange for a minute only holds memory — on
+    /// busy links most open flows would be these. A ping that goes on sends its next request
+    /// within the closed timeout and stays one flow.
     pub fn is_done(&self) -> bool {
-        self.tcp.is_finished() || (self.dns_queries > 0 && self.dns_responses >= self.dns_queries)
+        self.tcp.is_finished() || (self.requests > 0 && self.answers >= self.requests)
     }
 
-    /// Why a flow that [`Flow::is_done`] ended.
-    pub fn done_reason(&self) -> EndReason {
+    /// Why a flow with key `key` that [`Flow::is_done`] ended.
+    pub fn done_reason(&self, key: &FlowKey) -> EndReason {
         if self.tcp.is_finished() {
             EndReason::TcpClosed
+        } else if matches!(key.proto, PROTO_ICMP | PROTO_ICMPV6) {
+            EndReason::EchoAnswered
         } else {
             EndReason::DnsAnswered
         }
@@ -374,13 +381,22 @@ impl Flow {
         match (packet.transport, &packet.app) {
             (Transport::Tcp(t), _) => self.track_tcp(t.flags, t.seq, packet.payload.len(), dir),
             (Transport::Udp(u), App::Dns(d)) if u.src_port == 53 || u.dst_port == 53 => {
-                let n = if d.is_response {
-                    &mut self.dns_responses
-                } else {
-                    &mut self.dns_queries
-                };
-                *n = n.saturating_add(1);
+                self.exchange(d.is_response);
             }
+            // Echo request and reply: ICMP types 8 and 0 (RFC 792), ICMPv6 128 and 129
+            // (RFC 4443); the decoder gives `echo` for these only.
+            (
+                Transport::Icmp(Icmp {
+                    ty, echo: Some(_), ..
+                }),
+                _,
+            ) => self.exchange(ty == 0),
+            (
+                Transport::Icmpv6(Icmp {
+                    ty, echo: Some(_), ..
+                }),
+                _,
+            ) => self.exchange(ty == 129),
             _ => {}
         }
         self.app.refine(&packet.app);
@@ -388,6 +404,16 @@ impl Flow {
             self.name = flow_name(&packet.app);
         }
         self.macs.differ(packet, dir)
+    }
+
+    /// Counts a request, or an answer, of a request-answer exchange.
+    fn exchange(&mut self, answer: bool) {
+        let n = if answer {
+            &mut self.answers
+        } else {
+            &mut self.requests
+        };
+        *n = n.saturating_add(1);
     }
 
     fn track_tcp(&mut self, flags: TcpFlags, seq: u32, len: usize, dir: Dir) {

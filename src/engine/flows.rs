@@ -2,10 +2,10 @@
 //! (idle, TCP closed, active timeouts), evicts the idlest flow when full, and turns every ended
 //! flow into a [`FlowRecord`].
 //!
-//! Open and finished flows (TCP closed or reset, DNS exchanges with every query answered) live
-//! in two recency-ordered maps, because their timeouts differ (60 s vs 5 s by default): expiry
-//! then only ever looks at the oldest entry of each map, so its cost is proportional to what
-//! expires, not to the table size.
+//! Open and finished flows (TCP closed or reset, DNS and ICMP echo exchanges with every request
+//! answered) live in two recency-ordered maps, because their timeouts differ (60 s vs 5 s by
+//! default): expiry then only ever looks at the oldest entry of each map, so its cost is
+//! proportional to what expires, not to the table size.
 
 use std::time::Duration;
 
@@ -229,7 +229,7 @@ impl FlowTable {
                         self.hellos.give_up(&key);
                     }
                     let reason = if finished {
-                        flow.done_reason()
+                        flow.done_reason(&key)
                     } else {
                         EndReason::Idle
                     };

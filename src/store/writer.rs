@@ -829,6 +829,7 @@ pub fn end_reason_name(r: EndReason) -> &'static str {
         EndReason::Idle => "idle",
         EndReason::TcpClosed => "tcp_closed",
         EndReason::DnsAnswered => "dns_answered",
+        EndReason::EchoAnswered => "echo_answered",
         EndReason::Active => "active",
         EndReason::Evicted => "evicted",
         EndReason::Shutdown => "shutdown",
