@@ -1,7 +1,7 @@
-//! How flows end, checked on the records `--jsonl` streams: an answered DNS exchange or ping ends
-//! after the short closed timeout (clients take a new port or identifier each time, so a minute
-//! of idle wait only holds memory and merges unrelated exchanges that reuse one), an unanswered
-//! one after the idle timeout.
+//! How flows end, checked on the records `--jsonl` streams: an answered DNS, NTP or ping
+//! exchange ends after the short closed timeout (the next exchange comes on a new port or
+//! identifier, or after more than the idle timeout, so a minute of idle wait only holds memory
+//! and merges unrelated exchanges), an unanswered one after the idle timeout.
 
 use etherparse::PacketBuilder;
 use serde_json::Value;
@@ -161,4 +161,63 @@ fn answered_pings_end_after_the_closed_timeout() {
         "{pings:?}"
     );
     assert!((pings[0].3 - 2.010).abs() < 1e-3, "{pings:?}");
+}
+
+/// An NTP message of `mode` (3 client, 4 server), 48 bytes: version 4, no extensions.
+fn ntp(mode: u8) -> Vec<u8> {
+    let mut m = vec![0u8; 48];
+    m[0] = (4 << 3) | mode;
+    m
+}
+
+#[test]
+fn answered_ntp_requests_end_after_the_closed_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pcap = Pcap::new();
+    let server = ([10, 0, 0, 123], 123);
+    // A client's burst at start-up (iburst: requests 2 s apart), each answered: one flow.
+    for i in 0..4u8 {
+        let t = 2.0 * f64::from(i);
+        pcap.frame(t, &udp((CLIENT, 123), server, &ntp(3)));
+        pcap.frame(t + 0.020, &udp(server, (CLIENT, 123), &ntp(4)));
+    }
+    // Its next poll 64 s later: a new flow.
+    pcap.frame(70.0, &udp((CLIENT, 123), server, &ntp(3)));
+    pcap.frame(70.020, &udp(server, (CLIENT, 123), &ntp(4)));
+    // Another client's request that gets no answer waits the idle timeout.
+    pcap.frame(80.0, &udp(([10, 0, 0, 2], 123), server, &ntp(3)));
+    pcap.frame(
+        200.0,
+        &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
+    );
+    let path = pcap.save(&dir, "ntp.pcap");
+    let lines = dir.path().join("flows.jsonl");
+    json_report(&[
+        "-r",
+        path.to_str().unwrap(),
+        "--jsonl",
+        lines.to_str().unwrap(),
+    ]);
+    let mut flows: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "flow" && v["server_port"] == 123)
+        .map(|v| {
+            (
+                v["end_reason"].as_str().unwrap().to_string(),
+                v["packets"].as_u64().unwrap(),
+                v["start"].as_f64().unwrap() - 1_700_000_000.0,
+                v["end"].as_f64().unwrap() - 1_700_000_000.0,
+            )
+        })
+        .collect();
+    flows.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let reasons: Vec<(&str, u64)> = flows.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    assert_eq!(
+        reasons,
+        [("ntp_answered", 8), ("ntp_answered", 2), ("idle", 1)],
+        "{flows:?}"
+    );
+    assert!((flows[0].3 - 6.020).abs() < 1e-3, "{flows:?}");
 }

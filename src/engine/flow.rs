@@ -183,6 +183,9 @@ impl AppLabel {
     }
 }
 
+/// NTP's port (RFC 5905).
+const NTP: u16 = 123;
+
 /// Why a flow record was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -195,6 +198,8 @@ pub enum EndReason {
     DnsAnswered,
     /// ICMP echo (ping) whose every request was answered, quiet for the closed timeout.
     EchoAnswered,
+    /// NTP whose every client request was answered, quiet for the closed timeout.
+    NtpAnswered,
     /// Still running after the active timeout: this record covers a slice of it.
     Active,
     /// The flow table was full and this was the idlest flow.
@@ -237,7 +242,8 @@ pub struct Flow {
     /// version we know), so later ones are not tried (each try costs a key derivation).
     pub quic_failed: bool,
     /// Requests and answers of a request-answer exchange (saturating): DNS queries and
-    /// responses on a UDP flow to or from port 53, or ICMP echo requests and replies.
+    /// responses on a UDP flow to or from port 53, NTP client requests and server responses
+    /// (port 123), or ICMP echo requests and replies.
     requests: u16,
     answers: u16,
     /// The MAC addresses of the first packet, by side (`[lo, hi]`), seen at packet `first_seq`:
@@ -347,13 +353,13 @@ impl Flow {
         }
     }
 
-    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS or ICMP echo
-    /// exchange whose every request has its answer. Such a flow only waits the short closed
-    /// timeout for stragglers (a retransmitted FIN, a duplicate answer) instead of the idle
-    /// timeout: DNS clients take a fresh source port per query (RFC 5452 §9.2) and ping a fresh
-    /// identifier per run, so holding an answered exchange for a minute only holds memory — on
-    /// busy links most open flows would be these. A ping that goes on sends its next request
-    /// within the closed timeout and stays one flow.
+    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS, NTP or ICMP
+    /// echo exchange whose every request has its answer. Such a flow only waits the short
+    /// closed timeout for stragglers (a retransmitted FIN, a duplicate answer) instead of the
+    /// idle timeout: DNS clients take a fresh source port per query (RFC 5452 §9.2), ping a
+    /// fresh identifier per run, and NTP clients poll every 64 s or more, so holding an answered
+    /// exchange for a minute only holds memory — on busy links most open flows would be these.
+    /// A ping that goes on sends its next request within the closed timeout and stays one flow.
     pub fn is_done(&self) -> bool {
         self.tcp.is_finished() || (self.requests > 0 && self.answers >= self.requests)
     }
@@ -364,6 +370,8 @@ impl Flow {
             EndReason::TcpClosed
         } else if matches!(key.proto, PROTO_ICMP | PROTO_ICMPV6) {
             EndReason::EchoAnswered
+        } else if key.lo.port == NTP || key.hi.port == NTP {
+            EndReason::NtpAnswered
         } else {
             EndReason::DnsAnswered
         }
@@ -382,6 +390,17 @@ impl Flow {
             (Transport::Tcp(t), _) => self.track_tcp(t.flags, t.seq, packet.payload.len(), dir),
             (Transport::Udp(u), App::Dns(d)) if u.src_port == 53 || u.dst_port == 53 => {
                 self.exchange(d.is_response);
+            }
+            // NTP: a client request is mode 3, the server's response mode 4 (RFC 5905 §7.3,
+            // the low three bits of the first byte); 48 bytes is the header.
+            (Transport::Udp(u), _)
+                if (u.src_port == NTP || u.dst_port == NTP) && packet.payload.len() >= 48 =>
+            {
+                match packet.payload.first().map(|b| b & 7) {
+                    Some(3) => self.exchange(false),
+                    Some(4) => self.exchange(true),
+                    _ => {}
+                }
             }
             // Echo request and reply: ICMP types 8 and 0 (RFC 792), ICMPv6 128 and 129
             // (RFC 4443); the decoder gives `echo` for these only.

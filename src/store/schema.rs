@@ -72,7 +72,8 @@ CREATE TABLE flows (
     client_flags    TEXT,               -- union of TCP flags per direction, tcpdump letters
     server_flags    TEXT,
     retransmissions INTEGER NOT NULL,
-    end_reason      TEXT NOT NULL,      -- idle, tcp_closed, dns_answered, echo_answered, active, evicted, shutdown
+    end_reason      TEXT NOT NULL,      -- idle, tcp_closed, dns_answered, echo_answered,
+                                        -- ntp_answered, active, evicted, shutdown
     iface           TEXT                -- interface name, or its pcapng index
 );
 -- A record belongs to the time it ended (when it was emitted): ranges and retention use end_ts.
