@@ -870,56 +870,48 @@ fn is_dns_port(port: u16) -> bool {
 /// Recognises the application protocol of the payload: by port where the protocol has one
 /// (DNS, FTP), by content where it announces itself (HTTP, TLS, SSH on any port).
 fn app_hint<'a>(packet: &Packet<'a>, apps: Apps) -> App<'a> {
-    let payload = packet.payload;
-    if payload.is_empty() {
+    if packet.payload.is_empty() {
         return App::None;
     }
-    match packet.transport {
+    let t = match packet.transport {
         Transport::Udp(u) if is_dns_port(u.src_port) || is_dns_port(u.dst_port) => {
-            dns::parse_udp(payload).map_or(App::None, App::Dns)
+            return app_of(packet, AppKind::Dns);
         }
-        Transport::Tcp(t) => {
-            if t.src_port == 53 || t.dst_port == 53 {
-                if let Some(d) = dns::parse_tcp(payload) {
-                    return App::Dns(d);
-                }
-            }
-            if t.dst_port == 21 {
-                if let Some(cmd) = text::ftp_command(payload) {
-                    return App::Ftp(cmd);
-                }
-            }
-            if t.src_port == 21 {
-                if let Some((code, msg)) = text::ftp_reply(payload) {
-                    return App::FtpReply(code, msg);
-                }
-            }
-            if apps == Apps::Alerts && t.src_port != TELNET && t.dst_port != TELNET {
-                // A TLS record cannot start like a request (its first byte is 20 to 24), so
-                // skipping TLS does not change what a request is taken for.
-                return http::parse_request_only(payload).map_or(App::None, App::Http);
-            }
-            content_hint(payload)
-        }
-        _ => App::None,
+        Transport::Tcp(t) => t,
+        _ => return App::None,
+    };
+    let by_port = [
+        (t.src_port == 53 || t.dst_port == 53, AppKind::Dns),
+        (t.dst_port == 21, AppKind::Ftp),
+        (t.src_port == 21, AppKind::FtpReply),
+    ];
+    let kinds = by_port.iter().filter(|(on, _)| *on).map(|&(_, kind)| kind);
+    if let Some(app) = first_of(packet, kinds) {
+        return app;
     }
+    if apps == Apps::Alerts && t.src_port != TELNET && t.dst_port != TELNET {
+        // A TLS record cannot start like a request (its first byte is 20 to 24), so
+        // skipping TLS does not change what a request is taken for.
+        return http::parse_request_only(packet.payload).map_or(App::None, App::Http);
+    }
+    content_hint(packet)
 }
 
 /// The parsers that recognise a TCP payload by its content, in their order.
-fn content_hint(payload: &[u8]) -> App<'_> {
-    if let Some(t) = tls::parse(payload) {
-        return App::Tls(t);
-    }
-    if let Some(h) = http::parse(payload) {
-        return App::Http(h);
-    }
-    if let Some(banner) = text::ssh_banner(payload) {
-        return App::Ssh(banner);
-    }
-    App::None
+fn content_hint<'a>(packet: &Packet<'a>) -> App<'a> {
+    first_of(packet, [AppKind::Tls, AppKind::Http, AppKind::Ssh]).unwrap_or(App::None)
 }
 
-/// What [`app_hint`] gave for `packet` when an earlier decode of the same bytes found it to be
+/// What the first of `kinds` whose parser recognises the payload gives.
+fn first_of<'a>(packet: &Packet<'a>, kinds: impl IntoIterator<Item = AppKind>) -> Option<App<'a>> {
+    kinds
+        .into_iter()
+        .map(|kind| app_of(packet, kind))
+        .find(|app| !matches!(app, App::None))
+}
+
+/// The parser of `kind` on `packet`'s payload ([`App::None`] if it does not recognise it). Also
+/// what [`app_hint`] gave when an earlier decode of the same bytes found the payload to be
 /// `kind`: only that one parser runs again (the parsers it tried first had failed).
 pub(crate) fn app_of<'a>(packet: &Packet<'a>, kind: AppKind) -> App<'a> {
     // `Rest` comes only from a TCP payload that an `Apps::Alerts` decode did not recognise.
@@ -936,7 +928,7 @@ pub(crate) fn app_of<'a>(packet: &Packet<'a>, kind: AppKind) -> App<'a> {
         (AppKind::Ssh, _) => text::ssh_banner(payload).map_or(App::None, App::Ssh),
         // DNS and FTP were tried (and failed); so was an HTTP request, which a TLS record
         // cannot be taken for. The content parsers give what they would have.
-        (AppKind::Rest, _) => content_hint(payload),
+        (AppKind::Rest, _) => content_hint(packet),
         _ => App::None,
     }
 }
