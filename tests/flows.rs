@@ -43,9 +43,46 @@ fn answer(id: u16) -> Vec<u8> {
     udp((RESOLVER, 53), (CLIENT, CLIENT_PORT), &dns(id, true))
 }
 
+/// A flow record: end reason, packets, start and end (seconds after the test captures' start).
+type Record = (String, u64, f64, f64);
+
+/// Runs netlens on `pcap` with `--jsonl`: its JSON report, and the flow records `keep` picks,
+/// by start time.
+fn flow_records(pcap: &Pcap, keep: impl Fn(&Value) -> bool) -> (Value, Vec<Record>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pcap.save(&dir, "flows.pcap");
+    let lines = dir.path().join("flows.jsonl");
+    let report = json_report(&[
+        "-r",
+        path.to_str().unwrap(),
+        "--jsonl",
+        lines.to_str().unwrap(),
+    ]);
+    let mut records: Vec<Record> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "flow" && keep(v))
+        .map(|v| {
+            (
+                v["end_reason"].as_str().unwrap().to_string(),
+                v["packets"].as_u64().unwrap(),
+                v["start"].as_f64().unwrap() - 1_700_000_000.0,
+                v["end"].as_f64().unwrap() - 1_700_000_000.0,
+            )
+        })
+        .collect();
+    records.sort_by(|a, b| a.2.total_cmp(&b.2));
+    (report, records)
+}
+
+/// Each record's end reason and packets.
+fn reasons(records: &[Record]) -> Vec<(&str, u64)> {
+    records.iter().map(|f| (f.0.as_str(), f.1)).collect()
+}
+
 #[test]
 fn answered_dns_exchanges_end_after_the_closed_timeout() {
-    let dir = tempfile::tempdir().unwrap();
     let mut pcap = Pcap::new();
     // Two queries in parallel on one socket (A and AAAA, as glibc does): over once both have
     // their answer.
@@ -63,33 +100,9 @@ fn answered_dns_exchanges_end_after_the_closed_timeout() {
         100.0,
         &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
     );
-    let path = pcap.save(&dir, "dns.pcap");
-    let lines = dir.path().join("flows.jsonl");
-    let report = json_report(&[
-        "-r",
-        path.to_str().unwrap(),
-        "--jsonl",
-        lines.to_str().unwrap(),
-    ]);
-
-    let mut dns_flows: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["server_port"] == 53)
-        .map(|v| {
-            (
-                v["end_reason"].as_str().unwrap().to_string(),
-                v["packets"].as_u64().unwrap(),
-                v["start"].as_f64().unwrap() - 1_700_000_000.0,
-                v["end"].as_f64().unwrap() - 1_700_000_000.0,
-            )
-        })
-        .collect();
-    dns_flows.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let reasons: Vec<(&str, u64)> = dns_flows.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    let (report, dns_flows) = flow_records(&pcap, |v| v["server_port"] == 53);
     assert_eq!(
-        reasons,
+        reasons(&dns_flows),
         [("dns_answered", 4), ("dns_answered", 2), ("idle", 1)],
         "{dns_flows:?}"
     );
@@ -114,7 +127,6 @@ fn ping(id: u16, seq: u16, reply: bool) -> Vec<u8> {
 
 #[test]
 fn answered_pings_end_after_the_closed_timeout() {
-    let dir = tempfile::tempdir().unwrap();
     let mut pcap = Pcap::new();
     // A ping of three requests, one a second, each answered: one flow, over 5 s after the
     // last reply.
@@ -131,32 +143,9 @@ fn answered_pings_end_after_the_closed_timeout() {
         100.0,
         &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
     );
-    let path = pcap.save(&dir, "ping.pcap");
-    let lines = dir.path().join("flows.jsonl");
-    json_report(&[
-        "-r",
-        path.to_str().unwrap(),
-        "--jsonl",
-        lines.to_str().unwrap(),
-    ]);
-    let mut pings: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["type"] == "flow" && v["proto"] == 1)
-        .map(|v| {
-            (
-                v["end_reason"].as_str().unwrap().to_string(),
-                v["packets"].as_u64().unwrap(),
-                v["start"].as_f64().unwrap() - 1_700_000_000.0,
-                v["end"].as_f64().unwrap() - 1_700_000_000.0,
-            )
-        })
-        .collect();
-    pings.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let reasons: Vec<(&str, u64)> = pings.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    let (_, pings) = flow_records(&pcap, |v| v["proto"] == 1);
     assert_eq!(
-        reasons,
+        reasons(&pings),
         [("echo_answered", 6), ("echo_answered", 2), ("idle", 1)],
         "{pings:?}"
     );
@@ -172,7 +161,6 @@ fn ntp(mode: u8) -> Vec<u8> {
 
 #[test]
 fn answered_ntp_requests_end_after_the_closed_timeout() {
-    let dir = tempfile::tempdir().unwrap();
     let mut pcap = Pcap::new();
     let server = ([10, 0, 0, 123], 123);
     // A client's burst at start-up (iburst: requests 2 s apart), each answered: one flow.
@@ -190,32 +178,9 @@ fn answered_ntp_requests_end_after_the_closed_timeout() {
         200.0,
         &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
     );
-    let path = pcap.save(&dir, "ntp.pcap");
-    let lines = dir.path().join("flows.jsonl");
-    json_report(&[
-        "-r",
-        path.to_str().unwrap(),
-        "--jsonl",
-        lines.to_str().unwrap(),
-    ]);
-    let mut flows: Vec<(String, u64, f64, f64)> = std::fs::read_to_string(&lines)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["type"] == "flow" && v["server_port"] == 123)
-        .map(|v| {
-            (
-                v["end_reason"].as_str().unwrap().to_string(),
-                v["packets"].as_u64().unwrap(),
-                v["start"].as_f64().unwrap() - 1_700_000_000.0,
-                v["end"].as_f64().unwrap() - 1_700_000_000.0,
-            )
-        })
-        .collect();
-    flows.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let reasons: Vec<(&str, u64)> = flows.iter().map(|f| (f.0.as_str(), f.1)).collect();
+    let (_, flows) = flow_records(&pcap, |v| v["server_port"] == 123);
     assert_eq!(
-        reasons,
+        reasons(&flows),
         [("ntp_answered", 8), ("ntp_answered", 2), ("idle", 1)],
         "{flows:?}"
     );
