@@ -241,7 +241,8 @@ pub struct Cli {
     pub idle_timeout: u64,
 
     /// Seconds a flow is kept once over: TCP after FIN both ways or RST, a UDP DNS exchange
-    /// once every query has its response, a ping or NTP once every request has its reply.
+    /// once every query has its response, NTP once every request has its reply, a ping once
+    /// its latest request has, ICMP errors (when the flow carried nothing else) at once.
     #[arg(help_heading = "Flows and hosts", long, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub tcp_closed_timeout: u64,

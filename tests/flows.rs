@@ -1,7 +1,8 @@
 //! How flows end, checked on the records `--jsonl` streams: an answered DNS, NTP or ping
 //! exchange ends after the short closed timeout (the next exchange comes on a new port or
 //! identifier, or after more than the idle timeout, so a minute of idle wait only holds memory
-//! and merges unrelated exchanges), an unanswered one after the idle timeout.
+//! and merges unrelated exchanges), an unanswered one after the idle timeout. ICMP errors,
+//! which nothing answers, end after the closed timeout too.
 
 use etherparse::PacketBuilder;
 use serde_json::Value;
@@ -139,16 +140,26 @@ fn answered_pings_end_after_the_closed_timeout() {
     pcap.frame(20.010, &ping(7, 0, true));
     // A request without a reply waits the idle timeout (60 s).
     pcap.frame(30.0, &ping(8, 0, false));
+    // A lost reply before the latest request's is given up, as ping gives it up.
+    pcap.frame(40.0, &ping(9, 0, false));
+    pcap.frame(41.0, &ping(9, 1, false));
+    pcap.frame(41.010, &ping(9, 1, true));
     pcap.frame(
-        100.0,
+        200.0,
         &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
     );
     let (_, pings) = flow_records(&pcap, |v| v["proto"] == 1);
     assert_eq!(
         reasons(&pings),
-        [("echo_answered", 6), ("echo_answered", 2), ("idle", 1)],
+        [
+            ("echo_answered", 6),
+            ("echo_answered", 2),
+            ("idle", 1),
+            ("echo_answered", 3)
+        ],
         "{pings:?}"
     );
+    assert!((pings[3].3 - 41.010).abs() < 1e-3, "{pings:?}");
     assert!((pings[0].3 - 2.010).abs() < 1e-3, "{pings:?}");
 }
 
@@ -185,4 +196,66 @@ fn answered_ntp_requests_end_after_the_closed_timeout() {
         "{flows:?}"
     );
     assert!((flows[0].3 - 6.020).abs() < 1e-3, "{flows:?}");
+}
+
+/// An ICMP message of `ty`/`code` from `src` to `dst`, carrying the start of the packet it
+/// reports on (an IPv4 header and 8 bytes).
+fn icmp(src: [u8; 4], dst: [u8; 4], ty: u8, code: u8) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst, 64)
+        .icmpv4_raw(ty, code, [0; 4]);
+    let mut inner = vec![0x45, 0, 0, 36, 0, 0, 0, 0, 64, 17, 0, 0];
+    inner.extend_from_slice(&dst);
+    inner.extend_from_slice(&src);
+    inner.extend_from_slice(&[0, 53, 0x9c, 0x40, 0, 16, 0, 0]);
+    let mut out = Vec::with_capacity(b.size(inner.len()));
+    b.write(&mut out, &inner).unwrap();
+    out
+}
+
+/// An ICMPv6 packet-too-big (type 2) from a router to the client.
+fn icmpv6_too_big() -> Vec<u8> {
+    let router = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let client = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv6(router, client, 64)
+        .icmpv6_raw(2, 0, 1280u32.to_be_bytes());
+    let payload = [0u8; 48];
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, &payload).unwrap();
+    out
+}
+
+#[test]
+fn icmp_errors_end_after_the_closed_timeout() {
+    let mut pcap = Pcap::new();
+    // The client refuses three late DNS replies a second apart: one flow of port unreachables,
+    // over 5 s after the last.
+    for i in 0..3u8 {
+        pcap.frame(f64::from(i), &icmp(CLIENT, RESOLVER, 3, 3));
+    }
+    // The next a minute later: a new flow.
+    pcap.frame(60.0, &icmp(CLIENT, RESOLVER, 3, 3));
+    // A router on the path: a time exceeded, and an IPv6 packet too big.
+    pcap.frame(61.0, &icmp([10, 0, 0, 254], CLIENT, 11, 0));
+    pcap.frame(62.0, &icmpv6_too_big());
+    // A router advertisement (type 9) is no error: it waits the idle timeout.
+    pcap.frame(63.0, &icmp([10, 0, 0, 254], [224, 0, 0, 1], 9, 0));
+    pcap.frame(
+        200.0,
+        &udp(([10, 0, 0, 9], 5000), ([10, 0, 0, 8], 6000), b"x"),
+    );
+    let (_, flows) = flow_records(&pcap, |v| v["proto"] == 1 || v["proto"] == 58);
+    assert_eq!(
+        reasons(&flows),
+        [
+            ("icmp_error", 3),
+            ("icmp_error", 1),
+            ("icmp_error", 1),
+            ("icmp_error", 1),
+            ("idle", 1)
+        ],
+        "{flows:?}"
+    );
+    assert!((flows[0].3 - 2.0).abs() < 1e-3, "{flows:?}");
 }

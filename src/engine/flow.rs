@@ -200,6 +200,9 @@ pub enum EndReason {
     EchoAnswered,
     /// NTP whose every client request was answered, quiet for the closed timeout.
     NtpAnswered,
+    /// ICMP error messages only (destination unreachable, time exceeded, ...), quiet for the
+    /// closed timeout.
+    IcmpError,
     /// Still running after the active timeout: this record covers a slice of it.
     Active,
     /// The flow table was full and this was the idlest flow.
@@ -241,9 +244,15 @@ pub struct Flow {
     /// A client datagram that looked like a QUIC Initial failed to open: not QUIC (or not a
     /// version we know), so later ones are not tried (each try costs a key derivation).
     pub quic_failed: bool,
+    /// The flow carried ICMP error messages (each counts as a request with its answer).
+    icmp_errors: bool,
+    /// The sequence number of the latest ICMP echo request.
+    echo_seq: u16,
     /// Requests and answers of a request-answer exchange (saturating): DNS queries and
     /// responses on a UDP flow to or from port 53, NTP client requests and server responses
-    /// (port 123), or ICMP echo requests and replies.
+    /// (port 123), or ICMP echo requests and replies. Other ICMP messages count as requests:
+    /// an error as a request with its answer (it answers nothing and nothing answers it), any
+    /// other as a request without one (router and neighbour discovery wait the idle timeout).
     requests: u16,
     answers: u16,
     /// The MAC addresses of the first packet, by side (`[lo, hi]`), seen at packet `first_seq`:
@@ -347,19 +356,23 @@ impl Flow {
             iface,
             hello_pending: false,
             quic_failed: false,
+            icmp_errors: false,
+            echo_seq: 0,
             requests: 0,
             answers: 0,
             macs: SideMacs::of(packet, dir, seq),
         }
     }
 
-    /// The conversation is over by its own protocol: TCP closed or reset, or a DNS, NTP or ICMP
-    /// echo exchange whose every request has its answer. Such a flow only waits the short
-    /// closed timeout for stragglers (a retransmitted FIN, a duplicate answer) instead of the
-    /// idle timeout: DNS clients take a fresh source port per query (RFC 5452 §9.2), ping a
-    /// fresh identifier per run, and NTP clients poll every 64 s or more, so holding an answered
-    /// exchange for a minute only holds memory — on busy links most open flows would be these.
-    /// A ping that goes on sends its next request within the closed timeout and stays one flow.
+    /// The conversation is over by its own protocol: TCP closed or reset, a DNS, NTP or ICMP
+    /// echo exchange whose every request has its answer, or ICMP errors alone. Such a flow only
+    /// waits the short closed timeout for stragglers (a retransmitted FIN, a duplicate answer)
+    /// instead of the idle timeout: DNS clients take a fresh source port per query (RFC 5452
+    /// §9.2), ping a fresh identifier per run, NTP clients poll every 64 s or more, and an ICMP
+    /// error reports on one packet and expects nothing back, so holding these for a minute only
+    /// holds memory — on busy links most open flows would be these. A ping that goes on sends
+    /// its next request within the closed timeout and stays one flow; so does a burst of
+    /// errors (traceroute's time-exceeded replies, a host refusing datagram after datagram).
     pub fn is_done(&self) -> bool {
         self.tcp.is_finished() || (self.requests > 0 && self.answers >= self.requests)
     }
@@ -368,6 +381,8 @@ impl Flow {
     pub fn done_reason(&self, key: &FlowKey) -> EndReason {
         if self.tcp.is_finished() {
             EndReason::TcpClosed
+        } else if self.icmp_errors {
+            EndReason::IcmpError
         } else if matches!(key.proto, PROTO_ICMP | PROTO_ICMPV6) {
             EndReason::EchoAnswered
         } else if key.lo.port == NTP || key.hi.port == NTP {
@@ -406,16 +421,22 @@ impl Flow {
             // (RFC 4443); the decoder gives `echo` for these only.
             (
                 Transport::Icmp(Icmp {
-                    ty, echo: Some(_), ..
+                    ty,
+                    echo: Some((_, seq)),
+                    ..
                 }),
                 _,
-            ) => self.exchange(ty == 0),
+            ) => self.echo(ty == 0, seq),
             (
                 Transport::Icmpv6(Icmp {
-                    ty, echo: Some(_), ..
+                    ty,
+                    echo: Some((_, seq)),
+                    ..
                 }),
                 _,
-            ) => self.exchange(ty == 129),
+            ) => self.echo(ty == 129, seq),
+            (Transport::Icmp(Icmp { ty, .. }), _) => self.icmp_message(is_icmp_error(ty)),
+            (Transport::Icmpv6(Icmp { ty, .. }), _) => self.icmp_message(is_icmpv6_error(ty)),
             _ => {}
         }
         self.app.refine(&packet.app);
@@ -423,6 +444,30 @@ impl Flow {
             self.name = flow_name(&packet.app);
         }
         self.macs.differ(packet, dir)
+    }
+
+    /// Counts an echo request or reply with sequence number `seq`. Ping never sends a request
+    /// again: once the latest request has its reply, a lost reply before it is given up, and
+    /// the exchange is over until the next request.
+    fn echo(&mut self, reply: bool, seq: u16) {
+        if !reply {
+            self.echo_seq = seq;
+            self.exchange(false);
+        } else if seq == self.echo_seq && self.requests > 0 {
+            self.answers = self.answers.max(self.requests);
+        } else {
+            self.exchange(true);
+        }
+    }
+
+    /// Counts an ICMP message other than echo: an error as a request with its answer, anything
+    /// else as a request that keeps the flow waiting.
+    fn icmp_message(&mut self, error: bool) {
+        self.exchange(false);
+        if error {
+            self.icmp_errors = true;
+            self.exchange(true);
+        }
     }
 
     /// Counts a request, or an answer, of a request-answer exchange.
@@ -515,6 +560,17 @@ impl Flow {
 }
 
 /// Names worth keeping from a payload: the TLS server name, the HTTP host, the DNS question.
+/// ICMP error messages (RFC 792, RFC 1812 §4.3.2.1): destination unreachable, source quench,
+/// redirect, time exceeded, parameter problem.
+fn is_icmp_error(ty: u8) -> bool {
+    matches!(ty, 3 | 4 | 5 | 11 | 12)
+}
+
+/// ICMPv6 error messages are types 0 to 127 (RFC 4443 §2.1).
+fn is_icmpv6_error(ty: u8) -> bool {
+    ty < 128
+}
+
 fn flow_name(app: &App<'_>) -> Option<Box<str>> {
     match app {
         App::Tls(t) => t.sni.map(Box::from),

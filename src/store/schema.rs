@@ -73,7 +73,8 @@ CREATE TABLE flows (
     server_flags    TEXT,
     retransmissions INTEGER NOT NULL,
     end_reason      TEXT NOT NULL,      -- idle, tcp_closed, dns_answered, echo_answered,
-                                        -- ntp_answered, active, evicted, shutdown
+                                        -- ntp_answered, icmp_error, active, evicted,
+                                        -- shutdown
     iface           TEXT                -- interface name, or its pcapng index
 );
 -- A record belongs to the time it ended (when it was emitted): ranges and retention use end_ts.

@@ -830,6 +830,7 @@ pub fn end_reason_name(r: EndReason) -> &'static str {
         EndReason::TcpClosed => "tcp_closed",
         EndReason::DnsAnswered => "dns_answered",
         EndReason::EchoAnswered => "echo_answered",
+        EndReason::IcmpError => "icmp_error",
         EndReason::NtpAnswered => "ntp_answered",
         EndReason::Active => "active",
         EndReason::Evicted => "evicted",
