@@ -564,3 +564,77 @@ fn quic_initials_name_servers_like_tshark() {
         }
     }
 }
+
+/// A UDP datagram of 18 payload bytes (60-byte frame) from `src`:`sport` to `dst`:53.
+fn datagram(src: [u8; 4], sport: u16, dst: [u8; 4]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst, 64)
+        .udp(sport, 53);
+    let mut out = Vec::with_capacity(b.size(18));
+    b.write(&mut out, &[0u8; 18]).unwrap();
+    out
+}
+
+/// More address pairs than the connection summary holds (`TOP_PAIRS`): 40 000 sources send one
+/// datagram each, among them six heavy senders, five from the start and one that starts when
+/// the summary is long full. The top connections are the heavy pairs with tshark's packet
+/// counts; the five early ones are exact, the late one is marked as a floor (it took a
+/// displaced pair's place), and its floor is still its true count.
+#[test]
+fn top_connections_beyond_the_summary_match_tshark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pcap = crate::alerts::Pcap::new();
+    let server = [172, 16, 1, 1];
+    let heavy = |k: u8| [172, 16, 0, k];
+    let mut sport = 1024u16;
+    let mut t = 0.0;
+    let mut next = |pcap: &mut crate::alerts::Pcap, src: [u8; 4]| {
+        sport = sport.wrapping_add(1).max(1024);
+        t += 0.005;
+        pcap.frame(t, &datagram(src, sport, server));
+    };
+    for i in 0..40_000u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        next(&mut pcap, [10, a, b, c]);
+        // Heavy sender k sends every (10 - k)th step of the first 20 000; the late one every
+        // 30th step from step 30 000 on.
+        for k in 0..5u8 {
+            if i < 20_000 && i % (10 - u32::from(k)) == 0 {
+                next(&mut pcap, heavy(k));
+            }
+        }
+        if i >= 30_000 && i % 30 == 0 {
+            next(&mut pcap, heavy(9));
+        }
+    }
+    let path = pcap.save(&dir, "pairs.pcap");
+    let r = json_report(&["-r", path.to_str().unwrap(), "--top", "6"]);
+    assert!(
+        r["untracked"]["connections_displaced"].as_u64().unwrap() > 0,
+        "{}",
+        r["untracked"]
+    );
+    let theirs = parse_conv(&tshark(&path, "conv,ip"));
+    let top = r["top_connections"].as_array().unwrap();
+    let srcs: Vec<&str> = top.iter().map(|c| c["src"].as_str().unwrap()).collect();
+    assert_eq!(
+        srcs,
+        [
+            "172.16.0.4",
+            "172.16.0.3",
+            "172.16.0.2",
+            "172.16.0.1",
+            "172.16.0.0",
+            "172.16.0.9"
+        ]
+    );
+    for c in top {
+        let (src, dst) = (c["src"].as_str().unwrap(), c["dst"].as_str().unwrap());
+        let (key, swapped) = ordered(src.to_string(), dst.to_string());
+        let t = &theirs[&key];
+        let frames = if swapped { t.frames_ba } else { t.frames_ab };
+        assert_eq!(c["packets"].as_u64().unwrap(), frames, "{c}");
+        assert_eq!(c["bytes"].as_u64().unwrap(), frames * 60, "{c}");
+        assert_eq!(c["exact"], src != "172.16.0.9", "{c}");
+    }
+}

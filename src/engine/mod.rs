@@ -257,8 +257,12 @@ impl Engine {
 
     /// Every directed IP pair with what it has carried so far, open flows included.
     pub fn pairs_now(&self) -> hashbrown::HashMap<(IpAddr, IpAddr), Counter> {
-        let mut all: hashbrown::HashMap<(IpAddr, IpAddr), Counter> =
-            self.stats.pairs.iter().collect();
+        let mut all: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = self
+            .stats
+            .pairs
+            .iter()
+            .map(|(p, c)| (p, c.floor()))
+            .collect();
         for (key, flow) in self.flows.iter() {
             for dir in [Dir::LoToHi, Dir::HiToLo] {
                 let sent = flow.counters[dir.index()];

@@ -4,9 +4,10 @@
 //!
 //! Every frame is counted once in `packets`/`bytes` (original length, as tshark's `frame.len`),
 //! once by its outermost network layer and, for IP, once by the transport directly inside it —
-//! the rule of the corpus's EXPECTED_OUTER.tsv. Tables keyed by address are bounded: once full,
-//! new keys are counted in an overflow counter instead of growing memory without limit (a
-//! random-source flood must not take the machine down).
+//! the rule of the corpus's EXPECTED_OUTER.tsv. Tables keyed by address are bounded (a
+//! random-source flood must not take the machine down): the IP pairs' counters are a summary of
+//! fixed size that keeps the largest pairs, and the set of pairs that talked stops growing at
+//! its bound, counting what it could not note.
 
 use std::net::IpAddr;
 
@@ -18,9 +19,6 @@ use wire::{LinkType, Packet};
 
 use crate::capture::Frame;
 use crate::time::Timestamp;
-
-/// Default bound of the host and pair tables.
-pub const DEFAULT_MAX_KEYS: usize = 1 << 20;
 
 /// Packets and bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -96,7 +94,10 @@ pub struct Stats {
     pub l4: [Counter; 5],
     pub apps: [Counter; 5],
     pub ports: HashMap<ServicePort, Counter>,
+    /// The top connections (a bounded summary: see [`super::pairs`]).
     pub pairs: super::pairs::Pairs,
+    /// Which address pairs have talked, for the hosts' peer counts.
+    pub talked: super::pairs::Talked,
     /// Frames whose headers stopped early because the capture cut them (snaplen, damage).
     pub truncated: u64,
     /// Frames whose headers contradict themselves.
@@ -105,9 +106,6 @@ pub struct Stats {
     pub fragments: u64,
     /// Frames per link type (a capture has one or a few: a list beats a hash per packet).
     pub links: Vec<(LinkType, u64)>,
-    /// Packets not counted in an IP pair because the pair table was full.
-    pub pair_overflow: u64,
-    max_keys: usize,
 }
 
 impl Stats {
@@ -121,12 +119,11 @@ impl Stats {
             apps: Default::default(),
             ports: HashMap::new(),
             pairs: Default::default(),
+            talked: super::pairs::Talked::new(max_keys),
             truncated: 0,
             malformed: 0,
             fragments: 0,
             links: Vec::new(),
-            pair_overflow: 0,
-            max_keys: max_keys.max(1),
         }
     }
 
@@ -172,18 +169,12 @@ impl Stats {
         }
     }
 
-    /// A flow's first packet went from `src` to `dst`: makes sure their pair exists, so peers
-    /// are known as soon as they talk (its packets arrive with the flow's record:
-    /// [`Stats::add_pair`]). Returns true when the two addresses talk for the first time, in
-    /// either direction, so the engine can count peers.
+    /// A flow's first packet went from `src` to `dst`, so peers are known as soon as they talk
+    /// (its packets arrive with the flow's record: [`Stats::add_pair`]). Returns true when the
+    /// two addresses talk for the first time, in either direction, so the engine can count
+    /// peers. A host talking to itself is its own peer.
     pub fn open_pair(&mut self, src: IpAddr, dst: IpAddr) -> bool {
-        if self.pairs.contains(src, dst) || self.pairs.len() >= self.max_keys {
-            return false;
-        }
-        // Before the insert: a host talking to itself is its own (first) peer.
-        let new_peers = !self.pairs.contains(dst, src);
-        self.pairs.entry(src, dst);
-        new_peers
+        self.talked.first_contact(src, dst)
     }
 
     /// Adds a TCP or UDP flow record's packets to its service port. Counted per record, like
@@ -197,20 +188,13 @@ impl Stats {
 
     /// Adds what `src` sent to `dst` in one flow record to their pair.
     pub fn add_pair(&mut self, src: IpAddr, dst: IpAddr, sent: Counter) {
-        if sent.packets == 0 {
-            return;
-        }
-        if let Some(c) = self.pairs.get_mut(src, dst) {
-            c.merge(sent);
-        } else if self.pairs.len() >= self.max_keys {
-            self.pair_overflow += sent.packets;
-        } else {
-            self.pairs.entry(src, dst).merge(sent);
+        if sent.packets > 0 {
+            self.pairs.add(src, dst, sent);
         }
     }
 
     /// Adds another shard's counters. Each IP pair lives in one shard, so pair counters and
-    /// the peer counts derived from them stay exact.
+    /// the peer counts derived from them are what one engine would have.
     pub fn merge(&mut self, other: Stats) {
         self.total.merge(other.total);
         self.first_ts = match (self.first_ts, other.first_ts) {
@@ -234,13 +218,13 @@ impl Stats {
             self.ports.entry(k).or_default().merge(v);
         }
         self.pairs.merge(other.pairs);
+        self.talked.merge(other.talked);
         for (k, v) in other.links {
             self.count_link(k, v);
         }
         self.truncated += other.truncated;
         self.malformed += other.malformed;
         self.fragments += other.fragments;
-        self.pair_overflow += other.pair_overflow;
     }
 
     /// Seconds between the first and last packet.
@@ -254,8 +238,11 @@ impl Stats {
         })
     }
 
-    pub fn top_pairs(&self, n: usize) -> Vec<((IpAddr, IpAddr), Counter)> {
-        top_by(self.pairs.iter(), n, |(p, c)| (c.packets, c.bytes, *p))
+    /// The `n` pairs that surely carried the most packets, with what they surely carried and
+    /// whether that is exact (see [`super::pairs`]).
+    pub fn top_pairs(&self, n: usize) -> Vec<((IpAddr, IpAddr), Counter, bool)> {
+        let floors = self.pairs.iter().map(|(p, c)| (p, c.floor(), c.is_exact()));
+        top_by(floors, n, |(p, c, _)| (c.packets, c.bytes, *p))
     }
 }
 

@@ -152,8 +152,8 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
     let top_connections: Vec<Value> = stats
         .top_pairs(info.top)
         .into_iter()
-        .map(|((src, dst), c)| {
-            json!({"src": src.to_string(), "dst": dst.to_string(), "packets": c.packets, "bytes": c.bytes})
+        .map(|((src, dst), c, exact)| {
+            json!({"src": src.to_string(), "dst": dst.to_string(), "packets": c.packets, "bytes": c.bytes, "exact": exact})
         })
         .collect();
     let top_flows: Vec<Value> = engine.top_records().into_iter().map(flow_json).collect();
@@ -194,7 +194,10 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
         "fragments": stats.fragments,
         "link_types": links.into_iter().map(|(n, c)| (n.to_string(), Value::from(c))).collect::<Map<_, _>>(),
         "unsupported_link_types": unsupported,
-        "untracked": {"connections": stats.pair_overflow},
+        "untracked": {
+            "peer_pairs": stats.talked.untracked,
+            "connections_displaced": stats.pairs.displaced,
+        },
         "flows": {
             "total": engine.flows.counts.total,
             "active": engine.flows.active(),
@@ -431,13 +434,17 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
     let pairs = stats.top_pairs(info.top);
     if !pairs.is_empty() {
         let _ = writeln!(s, "\n{}", Painted(p.heading, &"Top connections"));
-        for ((src, dst), c) in pairs {
+        for ((src, dst), c, exact) in pairs {
             let _ = writeln!(
                 s,
                 "  {:<39} → {:<39} {:>10} pkts {:>12}",
                 src.to_string(),
                 dst.to_string(),
-                c.packets,
+                if exact {
+                    c.packets.to_string()
+                } else {
+                    format!("≥{}", c.packets)
+                },
                 human_bytes(c.bytes)
             );
         }
@@ -472,11 +479,19 @@ pub fn text(engine: &Engine, info: &RunInfo, p: &Palette) -> String {
         fc.expired,
         fc.evicted
     );
-    if stats.pair_overflow + engine.hosts.counts.evicted > 0 {
+    if stats.talked.untracked + engine.hosts.counts.evicted > 0 {
         let _ = writeln!(
             s,
-            "  note: tables full; {} hosts evicted, {} pair updates not tracked",
-            engine.hosts.counts.evicted, stats.pair_overflow
+            "  note: tables full; {} hosts evicted, {} address pairs not counted as peers",
+            engine.hosts.counts.evicted, stats.talked.untracked
+        );
+    }
+    if stats.pairs.displaced > 0 {
+        let _ = writeln!(
+            s,
+            "  note: more address pairs than the connection table holds ({}); counts marked ≥ \
+             are what a pair surely carried",
+            crate::engine::pairs::TOP_PAIRS
         );
     }
     if let Some(a) = &info.alerts {
