@@ -51,8 +51,21 @@ impl Counted {
 struct Entry {
     pair: (IpAddr, IpAddr),
     counted: Counted,
-    /// This entry's place in `Pairs::heap`.
+    /// This entry's place in `Pairs::heap` (once there is one).
     heap_pos: u32,
+}
+
+/// An address as one number: hashing two of them is two writes, where hashing the `IpAddr`s
+/// takes four (each writes its kind, then its bits).
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_bits()),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
+}
+
+fn hash_pair(hasher: &DefaultHashBuilder, (src, dst): (IpAddr, IpAddr)) -> u64 {
+    hasher.hash_one((bits(src), bits(dst)))
 }
 
 /// The Space-Saving summary of directed address pairs.
@@ -63,7 +76,8 @@ pub struct Pairs {
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
     /// Entry numbers in a binary min-heap by counted packets (then bytes): the root is the pair
-    /// a newcomer displaces.
+    /// a newcomer displaces. Built when the summary first fills: until then nothing is
+    /// displaced, and a capture with fewer pairs never pays for keeping it in order.
     heap: Vec<u32>,
     cap: usize,
     /// Pairs displaced to make room.
@@ -80,7 +94,8 @@ impl Pairs {
     pub fn new(cap: usize) -> Self {
         Pairs {
             entries: Vec::new(),
-            index: HashTable::new(),
+            // The index is small (4 bytes a pair); making it whole at once saves its rehashes.
+            index: HashTable::with_capacity(cap.clamp(1, u32::MAX as usize)),
             hasher: DefaultHashBuilder::default(),
             heap: Vec::new(),
             cap: cap.clamp(1, u32::MAX as usize),
@@ -97,7 +112,7 @@ impl Pairs {
     }
 
     fn find(&self, pair: (IpAddr, IpAddr)) -> Option<usize> {
-        let hash = self.hasher.hash_one(pair);
+        let hash = hash_pair(&self.hasher, pair);
         let entries = &self.entries;
         self.index
             .find(hash, |&i| {
@@ -130,21 +145,23 @@ impl Pairs {
                 e.counted.count.merge(c.count);
                 e.counted.overcount.merge(c.overcount);
                 let pos = e.heap_pos as usize;
-                self.sift_down(pos);
+                if !self.heap.is_empty() {
+                    self.sift_down(pos);
+                }
             }
             return;
         }
         if self.entries.len() < self.cap {
             let i = self.entries.len() as u32;
-            let pos = self.heap.len();
             self.entries.push(Entry {
                 pair,
                 counted: c,
-                heap_pos: pos as u32,
+                heap_pos: 0,
             });
-            self.heap.push(i);
             self.insert_index(pair, i);
-            self.sift_up(pos);
+            if self.entries.len() == self.cap {
+                self.build_heap();
+            }
             return;
         }
         // Full: the pair with the fewest packets makes room, and its counts stay as the
@@ -155,7 +172,7 @@ impl Pairs {
         let Some(old) = self.entries.get(root as usize).map(|e| (e.pair, e.counted)) else {
             return;
         };
-        let hash = self.hasher.hash_one(old.0);
+        let hash = hash_pair(&self.hasher, old.0);
         if let Ok(slot) = self.index.find_entry(hash, |&i| i == root) {
             slot.remove();
         }
@@ -172,14 +189,25 @@ impl Pairs {
     }
 
     fn insert_index(&mut self, pair: (IpAddr, IpAddr), i: u32) {
-        let hash = self.hasher.hash_one(pair);
+        let hash = hash_pair(&self.hasher, pair);
         let entries = &self.entries;
         let hasher = &self.hasher;
         self.index.insert_unique(hash, i, |&j| {
             entries
                 .get(j as usize)
-                .map_or(0, |e| hasher.hash_one(e.pair))
+                .map_or(0, |e| hash_pair(hasher, e.pair))
         });
+    }
+
+    /// Puts every entry in the heap, in heap order.
+    fn build_heap(&mut self) {
+        self.heap = (0..self.entries.len() as u32).collect();
+        for (pos, e) in self.entries.iter_mut().enumerate() {
+            e.heap_pos = pos as u32;
+        }
+        for pos in (0..self.heap.len() / 2).rev() {
+            self.sift_down(pos);
+        }
     }
 
     /// The heap order: fewer packets first, then fewer bytes.
@@ -200,17 +228,6 @@ impl Pairs {
                     e.heap_pos = pos as u32;
                 }
             }
-        }
-    }
-
-    fn sift_up(&mut self, mut pos: usize) {
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if self.rank(pos) >= self.rank(parent) {
-                break;
-            }
-            self.swap(pos, parent);
-            pos = parent;
         }
     }
 
@@ -271,20 +288,22 @@ impl Talked {
     }
 
     fn fingerprint(a: IpAddr, b: IpAddr) -> u64 {
-        Self::key().hash_one(if a <= b { (a, b) } else { (b, a) })
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        // The kinds keep an IPv4 address apart from the IPv6 address with the same bits.
+        let kinds = u8::from(lo.is_ipv4()) << 1 | u8::from(hi.is_ipv4());
+        Self::key().hash_one((bits(lo), bits(hi), kinds))
     }
 
     /// Notes that `a` and `b` talk; true the first time they do (either way round).
     pub fn first_contact(&mut self, a: IpAddr, b: IpAddr) -> bool {
         let f = Self::fingerprint(a, b);
-        if self.seen.contains(&f) {
-            return false;
+        if self.seen.len() < self.cap {
+            return self.seen.insert(f);
         }
-        if self.seen.len() >= self.cap {
+        if !self.seen.contains(&f) {
             self.untracked += 1;
-            return false;
         }
-        self.seen.insert(f)
+        false
     }
 
     pub fn len(&self) -> usize {
@@ -380,6 +399,10 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let a = (x >> 40) as u32 % 100;
             p.add(ip(a), ip(a + 1), c((x >> 20) % 7 + 1));
+            if p.len() < 32 {
+                assert!(p.heap.is_empty(), "no heap before the summary is full");
+                continue;
+            }
             let root = p.rank(0);
             assert!(p
                 .iter()
