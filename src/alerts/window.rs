@@ -34,6 +34,11 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         let oldest = now.0.saturating_sub(window_ns);
         self.items.retain(|e| e.1 .0 >= oldest);
         if self.items.len() < self.cap {
+            // Most windows only ever hold one item: room for exactly one instead of the four
+            // a first push makes (a detector keeps one window per client and server it saw).
+            if self.items.capacity() == 0 {
+                self.items.reserve_exact(1);
+            }
             self.items.push((item, now, tag));
         } else {
             self.overflow += 1;
