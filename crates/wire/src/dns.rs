@@ -226,17 +226,35 @@ impl<'a> DnsName<'a> {
 /// Presentation format of a label (RFC 1035 §5.1, as dig prints it): printable ASCII as is,
 /// the characters that are special in master files backslash-escaped, everything else \DDD.
 fn write_label(out: &mut impl fmt::Write, label: &[u8]) -> fmt::Result {
-    for &b in label {
+    let mut rest = label;
+    while let Some((&b, tail)) = rest.split_first() {
+        // Runs of bytes printed as they are go out in one write (most labels are one run).
+        let plain = rest
+            .iter()
+            .position(|&b| !is_plain(b))
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            let (run, after) = rest.split_at(plain);
+            // Printable ASCII is valid UTF-8, so this never fails.
+            out.write_str(std::str::from_utf8(run).map_err(|_| fmt::Error)?)?;
+            rest = after;
+            continue;
+        }
         match b {
             b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
                 out.write_char('\\')?;
                 out.write_char(char::from(b))?;
             }
-            0x21..=0x7E => out.write_char(char::from(b))?,
             _ => write!(out, "\\{b:03}")?,
         }
+        rest = tail;
     }
     Ok(())
+}
+
+/// A label byte printed as it is: printable ASCII that is not special in master files.
+fn is_plain(b: u8) -> bool {
+    matches!(b, 0x21..=0x7E) && !matches!(b, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
 }
 
 impl fmt::Display for DnsName<'_> {
