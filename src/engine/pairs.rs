@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 
+use super::flow::addr_bits as bits;
 use super::stats::Counter;
 
 /// Pairs whose counters the summary holds: 16 384 pairs take about 1.5 MB.
@@ -55,15 +56,7 @@ struct Entry {
     heap_pos: u32,
 }
 
-/// An address as one number: hashing two of them is two writes, where hashing the `IpAddr`s
-/// takes four (each writes its kind, then its bits).
-fn bits(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_bits()),
-        IpAddr::V6(v6) => v6.to_bits(),
-    }
-}
-
+/// Two writes, where hashing the `IpAddr`s makes four (each writes its kind, then its bits).
 fn hash_pair(hasher: &DefaultHashBuilder, (src, dst): (IpAddr, IpAddr)) -> u64 {
     hasher.hash_one((bits(src), bits(dst)))
 }
