@@ -332,6 +332,36 @@ fn syn_flood_is_half_open_connections_not_a_busy_server() {
     assert_eq!(busy, Vec::<Value>::new());
 }
 
+/// 600 half-open attempts to one port within 0.6 s, from `at` seconds on, each from its own
+/// four-tuple (the same tuples every time).
+fn syn_burst(p: &mut Pcap, at: f64) {
+    for i in 0..600u32 {
+        let client = [172, 16, (i / 200) as u8, (i % 200) as u8 + 1];
+        p.frame(
+            at + f64::from(i) * 0.001,
+            &tcp(client, 40_000, [10, 0, 0, 80], 80, SYN, b""),
+        );
+    }
+}
+
+#[test]
+fn retransmitted_syns_are_the_same_attempts_until_clients_give_up() {
+    let dir = scratch();
+    let mut p = Pcap::new();
+    syn_burst(&mut p, 0.0);
+    // Their retransmissions (1 s, then 2 s later, as Linux sends them) count no more.
+    syn_burst(&mut p, 1.0);
+    syn_burst(&mut p, 3.0);
+    // Past the last retransmission (63 s), the same four-tuples are new attempts.
+    syn_burst(&mut p, 70.0);
+    let a = alerts(&p.save(&dir, "retries.pcap"), &[]);
+    assert_eq!(
+        keys(&a),
+        [key("syn_flood", "half_open", "-", "10.0.0.80:80")]
+    );
+    assert_eq!(a[0]["count"], 2, "{a:?}");
+}
+
 #[test]
 fn rate_limit_per_host_from_a_flag() {
     let dir = scratch();

@@ -1,8 +1,9 @@
 //! SYN flood: many half-open connections to one target port within a second.
 //!
 //! A connection is half-open from the client's SYN until the client's first ACK (the third
-//! step of the handshake). Each SYN is remembered by its four-tuple; the client's ACK takes it
-//! back. What stays counted in the current second are attempts that never completed, which is
+//! step of the handshake). Each SYN is remembered by its four-tuple until the client's ACK
+//! takes it back, or for 64 s (a retransmitted SYN is the same attempt, and clients have given
+//! up by then). What stays counted in the current second are attempts that never completed, which is
 //! what a flood (often from spoofed sources) leaves. A busy server's completed connections
 //! do not count, and a port scan touches each port once or twice, so neither raises this.
 
@@ -15,19 +16,26 @@ use super::bounded::Bounded;
 use super::config::SynFloodConfig;
 use super::window::Tally;
 use super::{Detector, Interest, Raise, Seen, Severity};
+use crate::time::Timestamp;
 
 /// (client, client port, server, server port).
 type Conn = (IpAddr, u16, IpAddr, u16);
 
 pub struct SynFlood {
     limit: u64,
-    /// Connections whose SYN was seen and whose handshake has not completed.
-    pending: Bounded<Conn, ()>,
+    /// Connections whose SYN was seen and whose handshake has not completed, with the time of
+    /// that SYN.
+    pending: Bounded<Conn, Timestamp>,
     /// Half-open attempts per target port in the current second.
     targets: Bounded<(IpAddr, u16), Tally>,
 }
 
 const SECOND: i64 = 1_000_000_000;
+
+/// A SYN unanswered this long is forgotten: clients stop retransmitting it by then (Linux's
+/// last retry goes 63 s after the first SYN, Windows' after 9 s), so its four-tuple would only
+/// hold memory. Its second was over long before.
+const SYN_RETRIES_NS: i64 = 64 * SECOND;
 
 impl SynFlood {
     pub fn new(c: &SynFloodConfig, max_tracked: usize) -> Self {
@@ -63,7 +71,7 @@ impl Detector for SynFlood {
                 // A retransmitted SYN is the same attempt.
                 return;
             }
-            self.pending.entry(conn, || ());
+            self.pending.entry(conn, || now);
             let tally = self.targets.entry((ip.dst, tcp.dst_port), Tally::default);
             let half_open = tally.add(now, 1, SECOND);
             if half_open >= self.limit {
@@ -104,6 +112,21 @@ impl Detector for SynFlood {
 
     fn evictions(&self) -> u64 {
         self.pending.evicted + self.targets.evicted
+    }
+
+    /// Drops what can no longer count: SYNs past their retransmissions, and targets whose
+    /// second is over (a new SYN starts a new tally either way).
+    fn tick(&mut self, now: Timestamp, _out: &mut Vec<Raise>) {
+        while self
+            .pending
+            .pop_oldest_if(|syn| now.0.saturating_sub(syn.0) >= SYN_RETRIES_NS)
+            .is_some()
+        {}
+        while self
+            .targets
+            .pop_oldest_if(|t| t.is_over(now, SECOND))
+            .is_some()
+        {}
     }
 }
 

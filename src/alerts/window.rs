@@ -55,6 +55,15 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
 
     pub fn remove(&mut self, item: T) {
         self.items.retain(|e| e.0 != item);
+        self.release_if_empty();
+    }
+
+    /// An empty window gives its room back: most windows held one connection that was
+    /// answered, and stay in their table for the rest of the window only for their counts.
+    fn release_if_empty(&mut self) {
+        if self.items.is_empty() {
+            self.items = Vec::new();
+        }
     }
 
     pub fn items(&self) -> impl Iterator<Item = &(T, Timestamp, G)> {
@@ -64,6 +73,7 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
     /// Forgets the items `drop` selects.
     pub fn remove_where(&mut self, mut drop: impl FnMut(&(T, Timestamp, G)) -> bool) {
         self.items.retain(|e| !drop(e));
+        self.release_if_empty();
     }
 }
 
@@ -96,6 +106,12 @@ impl Tally {
     pub fn reset(&mut self) {
         self.count = 0;
     }
+
+    /// True when the window holds nothing that counts at `now`: the next event starts a new
+    /// one, as it would on a fresh tally.
+    pub fn is_over(&self, now: Timestamp, window_ns: i64) -> bool {
+        self.count == 0 || now.0.saturating_sub(self.start.0) >= window_ns
+    }
 }
 
 /// Nanoseconds in `secs` seconds, saturating.
@@ -122,6 +138,15 @@ mod tests {
         assert_eq!(d.items().count(), 2);
         d.add(3, (), t(7), secs_ns(5));
         assert_eq!(d.items().count(), 2, "port 1 (t=0) left the window");
+    }
+
+    #[test]
+    fn an_emptied_window_gives_its_room_back() {
+        let mut d = Distinct::new(10);
+        d.add(1u16, (), t(0), secs_ns(5));
+        assert_eq!(d.items.capacity(), 1, "room for the one item");
+        d.remove(1);
+        assert_eq!(d.items.capacity(), 0);
     }
 
     #[test]
