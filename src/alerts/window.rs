@@ -1,5 +1,7 @@
 //! Counting in packet time: distinct items in a sliding window, and events in a fixed window.
 
+use smallvec::SmallVec;
+
 use crate::time::Timestamp;
 
 /// Distinct items (ports, addresses) seen within the last `window` of packet time, each with
@@ -7,7 +9,9 @@ use crate::time::Timestamp;
 /// until room is made), so memory per window is fixed.
 #[derive(Debug)]
 pub struct Distinct<T, G> {
-    items: Vec<(T, Timestamp, G)>,
+    /// Most windows only ever hold one item (a client's connection, answered): it lives in
+    /// the window itself, and a window needs the heap only from its second item on.
+    items: SmallVec<[(T, Timestamp, G); 1]>,
     cap: usize,
     /// New items not noted because the window was full.
     pub overflow: u64,
@@ -16,9 +20,8 @@ pub struct Distinct<T, G> {
 impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
     pub fn new(cap: usize) -> Self {
         Distinct {
-            // Grows with what is noted (most windows hold one or two items: a client's
-            // connection), never past `cap`.
-            items: Vec::new(),
+            // Grows with what is noted, never past `cap`.
+            items: SmallVec::new(),
             cap: cap.max(1),
             overflow: 0,
         }
@@ -34,11 +37,6 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         let oldest = now.0.saturating_sub(window_ns);
         self.items.retain(|e| e.1 .0 >= oldest);
         if self.items.len() < self.cap {
-            // Most windows only ever hold one item: room for exactly one instead of the four
-            // a first push makes (a detector keeps one window per client and server it saw).
-            if self.items.capacity() == 0 {
-                self.items.reserve_exact(1);
-            }
             self.items.push((item, now, tag));
         } else {
             self.overflow += 1;
@@ -55,15 +53,6 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
 
     pub fn remove(&mut self, item: T) {
         self.items.retain(|e| e.0 != item);
-        self.release_if_empty();
-    }
-
-    /// An empty window gives its room back: most windows held one connection that was
-    /// answered, and stay in their table for the rest of the window only for their counts.
-    fn release_if_empty(&mut self) {
-        if self.items.is_empty() {
-            self.items = Vec::new();
-        }
     }
 
     pub fn items(&self) -> impl Iterator<Item = &(T, Timestamp, G)> {
@@ -73,7 +62,6 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
     /// Forgets the items `drop` selects.
     pub fn remove_where(&mut self, mut drop: impl FnMut(&(T, Timestamp, G)) -> bool) {
         self.items.retain(|e| !drop(e));
-        self.release_if_empty();
     }
 }
 
@@ -141,12 +129,12 @@ mod tests {
     }
 
     #[test]
-    fn an_emptied_window_gives_its_room_back() {
+    fn one_item_needs_no_heap() {
         let mut d = Distinct::new(10);
         d.add(1u16, (), t(0), secs_ns(5));
-        assert_eq!(d.items.capacity(), 1, "room for the one item");
-        d.remove(1);
-        assert_eq!(d.items.capacity(), 0);
+        assert!(!d.items.spilled());
+        d.add(2u16, (), t(1), secs_ns(5));
+        assert!(d.items.spilled(), "the second item goes to the heap");
     }
 
     #[test]
