@@ -111,7 +111,7 @@ fn random_source_flood_stays_within_the_table_bounds() {
         rss_kb / 1024,
         flows["bytes_per_flow"]
     );
-    // 100k flows + 100k hosts + 100k pairs, plus the JSON of 100k hosts: well under 256 MiB.
+    // 100k flows + 100k hosts + 100k pair hashes, plus the JSON of 100k hosts: well under 256 MiB.
     assert!(rss_kb < 256 * 1024, "peak RSS {rss_kb} KiB");
 }
 
