@@ -83,9 +83,8 @@ struct Probes<T> {
     window: Distinct<T, Tag>,
     /// Probes answered with a SYN-ACK in the current window.
     opened: Tally,
-    /// Failed probes counted into alerts raised so far in this episode (see `roll`).
-    reported: u64,
-    last_raise: Option<Timestamp>,
+    /// Set once the window raised (most never do, so it is boxed: 8 bytes a window, not 24).
+    episode: Option<Box<Episode>>,
     /// The last probe or answer seen: a window quiet for its whole length holds nothing that
     /// can count again, and is dropped at the next tick (see [`PortScan::tick`]).
     last: Timestamp,
@@ -109,8 +108,7 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
         Probes {
             window: Distinct::new(threshold.saturating_mul(2)),
             opened: Tally::default(),
-            reported: 0,
-            last_raise: None,
+            episode: None,
             last: Timestamp(i64::MIN),
         }
     }
@@ -118,9 +116,9 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     /// At the end of the capture, for a scan that raised: its last raise time, pattern and
     /// total with every probe still unanswered counted as failed.
     fn at_end(&self) -> Option<(Timestamp, Probe, u64)> {
-        let last = self.last_raise?;
-        let failed = self.window.items().count() as u64 + self.window.overflow;
-        (failed > 0).then(|| (last, self.pattern(), self.reported + failed))
+        let e = self.episode.as_ref()?;
+        let failed = self.window.items().count() as u64 + u64::from(self.window.overflow);
+        (failed > 0).then(|| (e.last_raise, self.pattern(), e.reported + failed))
     }
 
     /// Failed probes in the window, and how many of them were stealth probes.
@@ -167,19 +165,35 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     /// within the window are one episode, whose total grows; a quiet window starts a new one.
     fn roll(&mut self, now: Timestamp, failed: usize, grace_ns: i64, window_ns: i64) -> u64 {
         let continuing = self
-            .last_raise
-            .is_some_and(|t| now.0.saturating_sub(t.0) < window_ns);
+            .episode
+            .as_ref()
+            .is_some_and(|e| now.0.saturating_sub(e.last_raise.0) < window_ns);
+        let e = self.episode.get_or_insert_with(|| {
+            Box::new(Episode {
+                reported: 0,
+                last_raise: now,
+            })
+        });
         if !continuing {
-            self.reported = 0;
+            e.reported = 0;
         }
-        self.reported += failed as u64 + self.window.overflow;
+        e.reported += failed as u64 + u64::from(self.window.overflow);
+        e.last_raise = now;
+        let total = e.reported;
         self.window.overflow = 0;
-        self.last_raise = Some(now);
         self.window
             .remove_where(|(_, t, tag)| tag.refused || now.0.saturating_sub(t.0) >= grace_ns);
         self.opened.reset();
-        self.reported
+        total
     }
+}
+
+/// The alerts a window has raised: raises that follow each other within the window are one
+/// episode (see [`Probes::roll`]).
+struct Episode {
+    /// Failed probes counted into this episode's alerts so far.
+    reported: u64,
+    last_raise: Timestamp,
 }
 
 pub struct PortScan {

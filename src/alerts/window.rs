@@ -12,9 +12,9 @@ pub struct Distinct<T, G> {
     /// Most windows only ever hold one item (a client's connection, answered): it lives in
     /// the window itself, and a window needs the heap only from its second item on.
     items: SmallVec<[(T, Timestamp, G); 1]>,
-    cap: usize,
-    /// New items not noted because the window was full.
-    pub overflow: u64,
+    cap: u32,
+    /// New items not noted because the window was full (saturating).
+    pub overflow: u32,
 }
 
 impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
@@ -22,7 +22,7 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         Distinct {
             // Grows with what is noted, never past `cap`.
             items: SmallVec::new(),
-            cap: cap.max(1),
+            cap: cap.clamp(1, u32::MAX as usize) as u32,
             overflow: 0,
         }
     }
@@ -36,10 +36,10 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         }
         let oldest = now.0.saturating_sub(window_ns);
         self.items.retain(|e| e.1 .0 >= oldest);
-        if self.items.len() < self.cap {
+        if self.items.len() < self.cap as usize {
             self.items.push((item, now, tag));
         } else {
-            self.overflow += 1;
+            self.overflow = self.overflow.saturating_add(1);
         }
     }
 
