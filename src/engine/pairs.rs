@@ -7,19 +7,22 @@
 //! frequent and top-k elements in data streams", 2005): at most [`TOP_PAIRS`] pairs. When it is
 //! full, a new pair takes the place of the pair with the fewest packets and inherits its
 //! counts as its possible overcount. A pair that carried more than 1/[`TOP_PAIRS`] of all
-//! packets is always in it; a pair never displaced is counted exactly, and any pair's count
-//! less its overcount is a floor of the truth, which is what the report shows (marked when it
-//! is not exact). Captures with fewer pairs are counted exactly.
+//! packets is always in it, and any pair's count less its overcount is a floor of the truth,
+//! which is what the report shows. The floor is exact when nothing of the pair was lost before
+//! it took its place: its first record took it (or it never had to take one), and it was never
+//! displaced since. Otherwise the report marks it. Captures with fewer pairs are counted
+//! exactly.
 //!
 //! Whether two addresses ever talked must be remembered for every pair, or a peer would count
-//! again each time it came back. For that a pair costs 8 bytes: a 64-bit keyed hash of the
-//! unordered pair. Two pairs share one by chance about once in 2^64 / n² runs for n pairs.
+//! again each time it came back. For that a pair costs 8 bytes: a keyed 62-bit hash of the
+//! unordered pair, and two bits that say which directions have had a flow record counted. Two
+//! pairs share a hash by chance about once in 2^62 / n² runs for n pairs.
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::flow::addr_bits as bits;
 use super::stats::Counter;
@@ -28,13 +31,23 @@ use super::stats::Counter;
 pub const TOP_PAIRS: usize = 16_384;
 
 /// A pair's counters: what was counted, and how much of it may belong to pairs it displaced.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {
     pub count: Counter,
     pub overcount: Counter,
+    /// The floor is the truth: nothing of this pair was lost before it took its place.
+    exact: bool,
 }
 
 impl Counted {
+    fn exactly(count: Counter) -> Self {
+        Counted {
+            count,
+            overcount: Counter::default(),
+            exact: true,
+        }
+    }
+
     /// What the pair surely carried (its count less the possible overcount).
     pub fn floor(&self) -> Counter {
         Counter {
@@ -44,7 +57,7 @@ impl Counted {
     }
 
     pub fn is_exact(&self) -> bool {
-        self.overcount == Counter::default()
+        self.exact
     }
 }
 
@@ -121,22 +134,18 @@ impl Pairs {
             .map(|e| e.counted)
     }
 
-    /// Adds what `src` sent to `dst`.
-    pub fn add(&mut self, src: IpAddr, dst: IpAddr, sent: Counter) {
-        self.add_counted(
-            (src, dst),
-            Counted {
-                count: sent,
-                overcount: Counter::default(),
-            },
-        );
+    /// Adds what `src` sent to `dst`; `first` says this is the pair's first record, so if it
+    /// takes a place now, nothing of it was lost before.
+    pub fn add(&mut self, src: IpAddr, dst: IpAddr, sent: Counter, first: bool) {
+        self.add_counted((src, dst), Counted::exactly(sent), first);
     }
 
-    fn add_counted(&mut self, pair: (IpAddr, IpAddr), c: Counted) {
+    fn add_counted(&mut self, pair: (IpAddr, IpAddr), c: Counted, first: bool) {
         if let Some(i) = self.find(pair) {
             if let Some(e) = self.entries.get_mut(i) {
                 e.counted.count.merge(c.count);
                 e.counted.overcount.merge(c.overcount);
+                e.counted.exact &= c.exact;
                 let pos = e.heap_pos as usize;
                 if !self.heap.is_empty() {
                     self.sift_down(pos);
@@ -175,6 +184,7 @@ impl Pairs {
             e.counted.count.merge(c.count);
             e.counted.overcount = old.1.count;
             e.counted.overcount.merge(c.overcount);
+            e.counted.exact = c.exact && first;
         }
         self.insert_index(pair, root);
         self.displaced += 1;
@@ -250,25 +260,32 @@ impl Pairs {
     /// Adds another shard's pairs (each pair lives in one shard).
     pub fn merge(&mut self, other: Pairs) {
         self.displaced += other.displaced;
+        // Each pair lives in one shard, so it is new here and its own exactness stands.
         for e in other.entries {
-            self.add_counted(e.pair, e.counted);
+            self.add_counted(e.pair, e.counted, true);
         }
     }
 }
 
-/// The address pairs that have talked, in either direction, as 64-bit keyed hashes.
+/// The address pairs that have talked, in either direction: per unordered pair, a keyed
+/// 62-bit hash with two flag bits (which directions have had a record counted).
 #[derive(Debug, Clone)]
 pub struct Talked {
-    seen: HashSet<u64>,
+    seen: HashTable<u64>,
+    hasher: DefaultHashBuilder,
     cap: usize,
     /// First contacts not remembered because the set was full (their peers went uncounted).
     pub untracked: u64,
 }
 
+/// The flag bits of an entry in [`Talked`].
+const FLAGS: u64 = 3;
+
 impl Talked {
     pub fn new(cap: usize) -> Self {
         Talked {
-            seen: HashSet::new(),
+            seen: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             cap: cap.max(1),
             untracked: 0,
         }
@@ -280,23 +297,56 @@ impl Talked {
         KEY.get_or_init(RandomState::new)
     }
 
-    fn fingerprint(a: IpAddr, b: IpAddr) -> u64 {
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    /// The pair's hash (flag bits clear) and the flag of the direction `a` → `b`.
+    fn fingerprint(a: IpAddr, b: IpAddr) -> (u64, u64) {
+        let (lo, hi, flag) = if a <= b { (a, b, 1) } else { (b, a, 2) };
         // The kinds keep an IPv4 address apart from the IPv6 address with the same bits.
         let kinds = u8::from(lo.is_ipv4()) << 1 | u8::from(hi.is_ipv4());
-        Self::key().hash_one((bits(lo), bits(hi), kinds))
+        (
+            Self::key().hash_one((bits(lo), bits(hi), kinds)) & !FLAGS,
+            flag,
+        )
+    }
+
+    fn find_mut(&mut self, fp: u64) -> Option<&mut u64> {
+        let hash = self.hasher.hash_one(fp);
+        self.seen.find_mut(hash, |&e| e & !FLAGS == fp)
+    }
+
+    fn insert(&mut self, entry: u64) {
+        let hasher = &self.hasher;
+        self.seen
+            .insert_unique(hasher.hash_one(entry & !FLAGS), entry, |&e| {
+                hasher.hash_one(e & !FLAGS)
+            });
     }
 
     /// Notes that `a` and `b` talk; true the first time they do (either way round).
     pub fn first_contact(&mut self, a: IpAddr, b: IpAddr) -> bool {
-        let f = Self::fingerprint(a, b);
-        if self.seen.len() < self.cap {
-            return self.seen.insert(f);
+        let (fp, _) = Self::fingerprint(a, b);
+        if self.find_mut(fp).is_some() {
+            return false;
         }
-        if !self.seen.contains(&f) {
+        if self.seen.len() >= self.cap {
             self.untracked += 1;
+            return false;
         }
-        false
+        self.insert(fp);
+        true
+    }
+
+    /// Notes a flow record of what `src` sent to `dst`: true when it is the first in that
+    /// direction, false after an earlier one or when the pair went unnoted (the set was full).
+    pub fn first_record(&mut self, src: IpAddr, dst: IpAddr) -> bool {
+        let (fp, flag) = Self::fingerprint(src, dst);
+        match self.find_mut(fp) {
+            Some(e) => {
+                let first = *e & flag == 0;
+                *e |= flag;
+                first
+            }
+            None => false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -309,7 +359,12 @@ impl Talked {
 
     pub fn merge(&mut self, other: Talked) {
         self.untracked += other.untracked;
-        self.seen.extend(other.seen);
+        for entry in other.seen {
+            match self.find_mut(entry & !FLAGS) {
+                Some(e) => *e |= entry & FLAGS,
+                None => self.insert(entry),
+            }
+        }
     }
 }
 
@@ -332,9 +387,9 @@ mod tests {
     #[test]
     fn counts_exactly_while_there_is_room() {
         let mut p = Pairs::new(4);
-        p.add(ip(1), ip(2), c(3));
-        p.add(ip(2), ip(1), c(1));
-        p.add(ip(1), ip(2), c(2));
+        p.add(ip(1), ip(2), c(3), true);
+        p.add(ip(2), ip(1), c(1), true);
+        p.add(ip(1), ip(2), c(2), false);
         assert_eq!(p.len(), 2);
         let got = p.get(ip(1), ip(2)).unwrap();
         assert!(got.is_exact());
@@ -346,9 +401,10 @@ mod tests {
     #[test]
     fn a_newcomer_displaces_the_smallest_pair_and_inherits_its_count() {
         let mut p = Pairs::new(2);
-        p.add(ip(1), ip(2), c(10));
-        p.add(ip(1), ip(3), c(2));
-        p.add(ip(1), ip(4), c(1));
+        p.add(ip(1), ip(2), c(10), true);
+        p.add(ip(1), ip(3), c(2), true);
+        // Not its first record: some of it may have been lost before.
+        p.add(ip(1), ip(4), c(1), false);
         assert_eq!(p.displaced, 1);
         assert!(p.get(ip(1), ip(3)).is_none(), "the smallest went");
         let new = p.get(ip(1), ip(4)).unwrap();
@@ -356,16 +412,22 @@ mod tests {
         assert_eq!(new.floor(), c(1), "only its own packets are sure");
         assert!(!new.is_exact());
         assert!(p.get(ip(1), ip(2)).unwrap().is_exact());
+        // A pair's first record that takes a place has lost nothing: its floor is exact.
+        p.add(ip(1), ip(5), c(7), true);
+        let fresh = p.get(ip(1), ip(5)).unwrap();
+        assert_eq!(fresh.floor(), c(7));
+        assert!(fresh.is_exact());
+        assert_eq!(p.displaced, 2);
     }
 
     #[test]
     fn heavy_pairs_survive_a_stream_of_small_ones() {
         let mut p = Pairs::new(64);
         for round in 0..200u32 {
-            p.add(ip(1), ip(2), c(50));
-            p.add(ip(3), ip(4), c(20));
+            p.add(ip(1), ip(2), c(50), round == 0);
+            p.add(ip(3), ip(4), c(20), round == 0);
             for k in 0..100 {
-                p.add(ip(1000 + round * 100 + k), ip(9), c(1));
+                p.add(ip(1000 + round * 100 + k), ip(9), c(1), true);
             }
         }
         assert_eq!(p.len(), 64);
@@ -391,7 +453,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let a = (x >> 40) as u32 % 100;
-            p.add(ip(a), ip(a + 1), c((x >> 20) % 7 + 1));
+            p.add(ip(a), ip(a + 1), c((x >> 20) % 7 + 1), false);
             if p.len() < 32 {
                 assert!(p.heap.is_empty(), "no heap before the summary is full");
                 continue;
@@ -410,8 +472,8 @@ mod tests {
     fn merging_disjoint_shards_keeps_every_count() {
         let mut a = Pairs::new(8);
         let mut b = Pairs::new(8);
-        a.add(ip(1), ip(2), c(4));
-        b.add(ip(3), ip(4), c(6));
+        a.add(ip(1), ip(2), c(4), true);
+        b.add(ip(3), ip(4), c(6), true);
         a.merge(b);
         assert_eq!(a.len(), 2);
         assert_eq!(a.get(ip(3), ip(4)).unwrap().floor(), c(6));
@@ -425,6 +487,13 @@ mod tests {
         assert!(!t.first_contact(ip(1), ip(2)));
         assert!(t.first_contact(ip(1), ip(1)));
         assert_eq!(t.len(), 2);
+        assert!(t.first_record(ip(1), ip(2)), "the first record one way");
+        assert!(!t.first_record(ip(1), ip(2)));
+        assert!(t.first_record(ip(2), ip(1)), "the other way is its own");
+        assert!(
+            !t.first_record(ip(7), ip(8)),
+            "a pair never noted is not known to be new"
+        );
         let mut full = Talked::new(1);
         assert!(full.first_contact(ip(1), ip(2)));
         assert!(!full.first_contact(ip(1), ip(3)));

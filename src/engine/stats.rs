@@ -189,7 +189,8 @@ impl Stats {
     /// Adds what `src` sent to `dst` in one flow record to their pair.
     pub fn add_pair(&mut self, src: IpAddr, dst: IpAddr, sent: Counter) {
         if sent.packets > 0 {
-            self.pairs.add(src, dst, sent);
+            let first = self.talked.first_record(src, dst);
+            self.pairs.add(src, dst, sent, first);
         }
     }
 
