@@ -255,12 +255,7 @@ pub fn engine(data: &[u8]) {
             hosts_now == hosts,
             "live hosts {hosts_now:?} != final {hosts:?}"
         );
-        let mut pairs: Vec<_> = engine
-            .stats
-            .pairs
-            .iter()
-            .map(|(p, c)| (p, c.floor()))
-            .collect();
+        let mut pairs: Vec<_> = engine.stats.pairs.floors().collect();
         pairs.sort_unstable_by_key(|(k, _)| *k);
         assert!(
             pairs_now == pairs,

@@ -109,12 +109,7 @@ fn view_equals_final(mut engine: Engine, what: &str) {
         engine.stats.pairs.displaced, 0,
         "{what}: every pair counted exactly"
     );
-    let pairs: BTreeMap<(IpAddr, IpAddr), Counter> = engine
-        .stats
-        .pairs
-        .iter()
-        .map(|(p, c)| (p, c.floor()))
-        .collect();
+    let pairs: BTreeMap<(IpAddr, IpAddr), Counter> = engine.stats.pairs.floors().collect();
     assert_eq!(hosts_now.len(), hosts.len(), "{what}: hosts");
     for (ip, h) in &hosts {
         assert_eq!(hosts_now.get(ip), Some(h), "{what}: host {ip}");

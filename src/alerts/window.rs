@@ -76,7 +76,7 @@ pub struct Tally {
 impl Tally {
     /// Adds `n` at `now` and returns the count of the current window.
     pub fn add(&mut self, now: Timestamp, n: u64, window_ns: i64) -> u64 {
-        if self.count == 0 || now.0.saturating_sub(self.start.0) >= window_ns || now < self.start {
+        if self.is_over(now, window_ns) || now < self.start {
             self.start = now;
             self.count = 0;
         }

@@ -583,7 +583,6 @@ impl Flow {
     }
 }
 
-/// Names worth keeping from a payload: the TLS server name, the HTTP host, the DNS question.
 /// ICMP error messages (RFC 792, RFC 1812 §4.3.2.1): destination unreachable, source quench,
 /// redirect, time exceeded, parameter problem.
 fn is_icmp_error(ty: u8) -> bool {
@@ -595,6 +594,7 @@ fn is_icmpv6_error(ty: u8) -> bool {
     ty < 128
 }
 
+/// Names worth keeping from a payload: the TLS server name, the HTTP host, the DNS question.
 fn flow_name(app: &App<'_>) -> Option<Box<str>> {
     match app {
         App::Tls(t) => t.sni.map(Box::from),

@@ -257,12 +257,8 @@ impl Engine {
 
     /// Every directed IP pair with what it has carried so far, open flows included.
     pub fn pairs_now(&self) -> hashbrown::HashMap<(IpAddr, IpAddr), Counter> {
-        let mut all: hashbrown::HashMap<(IpAddr, IpAddr), Counter> = self
-            .stats
-            .pairs
-            .iter()
-            .map(|(p, c)| (p, c.floor()))
-            .collect();
+        let mut all: hashbrown::HashMap<(IpAddr, IpAddr), Counter> =
+            self.stats.pairs.floors().collect();
         for (key, flow) in self.flows.iter() {
             for dir in [Dir::LoToHi, Dir::HiToLo] {
                 let sent = flow.counters[dir.index()];

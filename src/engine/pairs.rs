@@ -252,6 +252,11 @@ impl Pairs {
         }
     }
 
+    /// Every pair held with what it surely carried (see [`Counted::floor`]).
+    pub fn floors(&self) -> impl Iterator<Item = ((IpAddr, IpAddr), Counter)> + '_ {
+        self.iter().map(|(p, c)| (p, c.floor()))
+    }
+
     /// Every pair held with its counters.
     pub fn iter(&self) -> impl Iterator<Item = ((IpAddr, IpAddr), Counted)> + '_ {
         self.entries.iter().map(|e| (e.pair, e.counted))
@@ -272,7 +277,6 @@ impl Pairs {
 #[derive(Debug, Clone)]
 pub struct Talked {
     seen: HashTable<u64>,
-    hasher: DefaultHashBuilder,
     cap: usize,
     /// First contacts not remembered because the set was full (their peers went uncounted).
     pub untracked: u64,
@@ -285,7 +289,6 @@ impl Talked {
     pub fn new(cap: usize) -> Self {
         Talked {
             seen: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
             cap: cap.max(1),
             untracked: 0,
         }
@@ -308,17 +311,21 @@ impl Talked {
         )
     }
 
+    /// The table's hash of an entry: the keyed hash itself, its high half folded onto the low
+    /// bits the flags cleared (the table picks buckets by the low bits).
+    fn slot_hash(entry: u64) -> u64 {
+        let fp = entry & !FLAGS;
+        fp ^ (fp >> 32)
+    }
+
     fn find_mut(&mut self, fp: u64) -> Option<&mut u64> {
-        let hash = self.hasher.hash_one(fp);
-        self.seen.find_mut(hash, |&e| e & !FLAGS == fp)
+        self.seen
+            .find_mut(Self::slot_hash(fp), |&e| e & !FLAGS == fp)
     }
 
     fn insert(&mut self, entry: u64) {
-        let hasher = &self.hasher;
         self.seen
-            .insert_unique(hasher.hash_one(entry & !FLAGS), entry, |&e| {
-                hasher.hash_one(e & !FLAGS)
-            });
+            .insert_unique(Self::slot_hash(entry), entry, |&e| Self::slot_hash(e));
     }
 
     /// Notes that `a` and `b` talk; true the first time they do (either way round).
