@@ -17,7 +17,8 @@ use crate::capture::file::{self, ReadError};
 use crate::capture::filter::FileFilter;
 use crate::capture::interfaces;
 use crate::capture::live::{self, LiveCapture};
-use crate::capture::Flow;
+use crate::capture::mapped::Window;
+use crate::capture::{Flow, Frame};
 use crate::cli::{Cli, ReportFormat};
 use crate::config::{self, Config, Source, UsageError};
 use crate::engine::shards::{ShardOutputs, Shards};
@@ -241,7 +242,7 @@ fn run_file(
         filter: config.filter.clone(),
         interfaces: Vec::new(),
     };
-    let (input, size) = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
+    let input = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
     open_done(config, stop)?;
     let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
@@ -252,21 +253,42 @@ fn run_file(
     .with_publisher(web.map(|w| w.publisher(path.to_string(), false)));
     let mut pacer = config.pace.map(crate::capture::pace::Pacer::new);
     let stdout_shared = config.mode.is_some() && io::stdout().is_terminal();
-    let (input, mut progress) = Progress::for_file(input, size, stdout_shared);
-    let result = file::read_from(path, Box::new(input), &mut |frame| {
+    let mut progress = Progress::for_size(input.size(), stdout_shared);
+    // Where the window the shards were last told about starts (a mapped file's frames lie in
+    // one; each starts further into the file).
+    let mut shared: Option<u64> = None;
+    let mut on_frame = |frame: &Frame<'_>, window: Option<&Arc<Window>>| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
+        }
+        if let Some(window) = window {
+            if shared != Some(window.offset()) {
+                pipeline.share(window);
+                shared = Some(window.offset());
+            }
         }
         if let Some(pacer) = &mut pacer {
             if !pacer.wait(frame.ts, stop, &mut || pipeline.publish_if_due()) {
                 return Ok(Flow::Stop);
             }
         }
-        if let Some(p) = &mut progress {
-            p.frame();
+        // Only a mapped file has a size (and a bar).
+        if let (Some(p), Some(at)) = (
+            &mut progress,
+            window.and_then(|w| w.position_of(frame.data)),
+        ) {
+            p.frame_at(at);
         }
         pipeline.handle(frame)
-    });
+    };
+    let result = match input {
+        file::Input::Mapped(mapped) => file::read_mapped(path, &mapped, &mut |frame, window| {
+            on_frame(frame, Some(window))
+        }),
+        file::Input::Stream(input, _) => {
+            file::read_from(path, input, &mut |frame| on_frame(frame, None))
+        }
+    };
     if let Some(p) = progress {
         p.finish();
     }

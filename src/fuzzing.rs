@@ -21,6 +21,7 @@ use wire::packet::{App, Apps};
 use wire::{LinkType, Packet};
 
 use crate::capture::file;
+use crate::capture::mapped::MappedFile;
 use crate::capture::{Flow, Frame, IfaceId};
 use crate::engine::flows::FlowConfig;
 use crate::engine::hosts::{HomeNet, Host};
@@ -121,11 +122,12 @@ pub fn decode(data: &[u8]) {
     render_all(&frame, &packet);
 }
 
-/// Target `pcap_reader`: reads a whole capture file from memory and decodes every frame.
+/// Target `pcap_reader`: reads a whole capture file as a stream from memory and decodes every
+/// frame, then reads it again from a file through memory maps: both readers must hand over the
+/// same frames and end with the same error.
 pub fn read_capture(data: &[u8]) {
-    let mut frames = 0u64;
+    let mut frames = Vec::new();
     let mut sink = |frame: &Frame<'_>| -> io::Result<Flow> {
-        frames += 1;
         let packet = wire::decode(frame.link, frame.data);
         let _ = (
             packet.ip(),
@@ -133,19 +135,43 @@ pub fn read_capture(data: &[u8]) {
             packet.l3_class(),
             packet.l4_class(),
         );
+        frames.push((frame.ts, frame.orig_len, frame.data.to_vec()));
         Ok(Flow::Continue)
     };
     // A 64 KiB first buffer instead of 1 MiB: see `read_from_with_buffer`.
     let input = Box::new(Cursor::new(data.to_vec()));
-    let result = file::read_from_with_buffer("fuzz.pcap", input, &mut sink, 64 * 1024);
-    match result {
+    let streamed = file::read_from_with_buffer("fuzz.pcap", input, &mut sink, 64 * 1024);
+    match &streamed {
         // Every frame read was handed to the sink, and nothing else was.
-        Ok(n) => assert_eq!(n, frames, "reader's frame count differs from the sink's"),
+        Ok(n) => assert_eq!(*n, frames.len() as u64, "frame count differs"),
         // The error message is what the user sees; build it too.
         Err(e) => {
             let _ = e.to_string();
         }
     }
+    let path = std::env::temp_dir().join(format!("netlens-fuzz-{}.pcap", std::process::id()));
+    let Ok(()) = std::fs::write(&path, data) else {
+        return;
+    };
+    let Ok(opened) = std::fs::File::open(&path) else {
+        return;
+    };
+    let Ok(mapped) = MappedFile::new(opened) else {
+        // Only an empty input is not mapped, and the stream reader says so.
+        assert!(data.is_empty(), "a {}-byte file was not mapped", data.len());
+        return;
+    };
+    let mut again = Vec::new();
+    let result = file::read_mapped("fuzz.pcap", &mapped, &mut |frame, _| {
+        again.push((frame.ts, frame.orig_len, frame.data.to_vec()));
+        Ok(Flow::Continue)
+    });
+    assert!(frames == again, "mapped read gave other frames");
+    assert_eq!(
+        streamed.map_err(|e| e.to_string()),
+        result.map_err(|e| e.to_string()),
+        "mapped read ended otherwise"
+    );
 }
 
 /// Target `app_extractors`: every application-layer extractor on one payload, and the packet

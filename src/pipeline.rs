@@ -12,6 +12,7 @@ use wire::packet::Apps;
 
 use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
+use crate::capture::mapped::Window;
 use crate::capture::{Flow, Frame};
 use crate::engine::flow::FlowRecord;
 use crate::engine::shards::Shards;
@@ -234,6 +235,14 @@ impl Pipeline {
         match self.accounting {
             Accounting::Sharded(..) if !packets_shown => Apps::Alerts,
             _ => Apps::All,
+        }
+    }
+
+    /// The frames that follow lie in `window` (a mapped capture file): the shards keep it
+    /// instead of copying them.
+    pub fn share(&mut self, window: &Arc<Window>) {
+        if let Accounting::Sharded(shards, _) = &mut self.accounting {
+            shards.share(window);
         }
     }
 

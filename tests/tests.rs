@@ -14,6 +14,7 @@ mod corpus;
 mod engine_vs_tshark;
 mod fast_path;
 mod faults;
+mod file_readers;
 mod flows;
 mod fuzz_replay;
 mod history;

@@ -13,8 +13,9 @@
 //! accounting shards re-shard by address pair. To make the hash measurable, every ring remembers
 //! the flows it saw (up to [`FLOWS_TRACKED`]) and the report says how many were split.
 //!
-//! This is the one module of netlens with unsafe code: raw socket options, mmap and reading the
-//! ring the kernel writes. Every unsafe block says why it is sound.
+//! This is the module of netlens with the most unsafe code: raw socket options, mmap and reading
+//! the ring the kernel writes (the others: `mapped.rs` maps capture files, `live.rs` polls a
+//! libpcap socket). Every unsafe block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;

@@ -1,6 +1,7 @@
 //! Capture files: classic pcap (both byte orders, µs and ns, "modified" pcap) and pcapng (several
-//! sections and interfaces, each with its own link type and timestamp resolution), read with
-//! pcap-parser from a file or standard input.
+//! sections and interfaces, each with its own link type and timestamp resolution), parsed with
+//! pcap-parser. A regular file is read through memory maps ([`super::mapped`]); standard input,
+//! pipes and files that cannot be mapped are read as a stream into a buffer.
 //!
 //! Invariants: a damaged file never panics or hangs. A record that claims more bytes than any
 //! real capture holds stops the read with [`FileError::Corrupt`]; a file that ends in the middle
@@ -13,11 +14,17 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use pcap_parser::pcapng::Block;
+use pcap_parser::nom;
+use pcap_parser::pcap::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    LegacyPcapBlock,
+};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use wire::LinkType;
 
+use super::mapped::{prefetch, MappedFile, Window, WINDOW};
 use super::{Flow, Frame, IfaceId};
 use crate::time::Timestamp;
 
@@ -70,33 +77,55 @@ pub fn read(
     path: &str,
     sink: &mut dyn FnMut(&Frame<'_>) -> io::Result<Flow>,
 ) -> Result<u64, ReadError> {
-    let (input, _) = open(path, None)?;
-    read_from(path, input, sink)
+    match open(path, None)? {
+        Input::Mapped(file) => read_mapped(path, &file, &mut |frame, _| sink(frame)),
+        Input::Stream(input, _) => read_from(path, input, sink),
+    }
 }
 
-/// Opens `path` (`-` for standard input), with its size when it is a regular file (for a
-/// progress bar). With `stop`, standard input is read so that setting `stop` ends the input
-/// even while the pipe is idle.
-pub fn open(
-    path: &str,
-    stop: Option<Arc<AtomicBool>>,
-) -> Result<(Box<dyn Read + Send>, Option<u64>), FileError> {
+/// An opened capture.
+pub enum Input {
+    /// A regular file, read through memory maps ([`read_mapped`]).
+    Mapped(MappedFile),
+    /// Standard input, a pipe or a device: read into a buffer ([`read_from`]), with its size
+    /// when it has one.
+    Stream(Box<dyn Read + Send>, Option<u64>),
+}
+
+impl Input {
+    /// The size of the file, when it has one (for a progress bar).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::Mapped(file) => Some(file.size()),
+            Input::Stream(_, size) => *size,
+        }
+    }
+}
+
+/// Opens `path` (`-` for standard input). With `stop`, standard input is read so that setting
+/// `stop` ends the input even while the pipe is idle.
+pub fn open(path: &str, stop: Option<Arc<AtomicBool>>) -> Result<Input, FileError> {
     if path == "-" {
         return Ok(match stop {
-            Some(stop) => (Box::new(super::stdin::StoppableStdin::spawn(stop)), None),
-            None => (Box::new(io::stdin()), None),
+            Some(stop) => Input::Stream(Box::new(super::stdin::StoppableStdin::spawn(stop)), None),
+            None => Input::Stream(Box::new(io::stdin()), None),
         });
     }
     let file = File::open(Path::new(path)).map_err(|source| FileError::Open {
         path: path.to_string(),
         source,
     })?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    Ok((Box::new(file), size))
+    match MappedFile::new(file) {
+        Ok(mapped) => Ok(Input::Mapped(mapped)),
+        Err(file) => {
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            Ok(Input::Stream(Box::new(file), size))
+        }
+    }
 }
 
 /// A failure of the file, or of the consumer (e.g. stdout closed).
@@ -185,9 +214,13 @@ pub fn read_from_with_buffer(
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(needed)) => {
                 if reader.reader_exhausted() {
-                    // The input has ended: cleanly between records, or inside one.
+                    // The input has ended: cleanly between records, or inside one (a damaged
+                    // one, if it claims more than any we accept).
                     if reader.data().is_empty() {
                         break;
+                    }
+                    if let Some(what) = claim_too_large(reader.data(), format) {
+                        return Err(corrupt(path, frames, offset, what).into());
                     }
                     return Err(FileError::Truncated {
                         path: path.to_string(),
@@ -217,6 +250,9 @@ pub fn read_from_with_buffer(
             }
             // pcap-parser says this when the input ends inside a record.
             Err(PcapError::UnexpectedEof) => {
+                if let Some(what) = claim_too_large(reader.data(), format) {
+                    return Err(corrupt(path, frames, offset, what).into());
+                }
                 return Err(FileError::Truncated {
                     path: path.to_string(),
                     frames,
@@ -234,6 +270,154 @@ pub fn read_from_with_buffer(
         }
     }
     Ok(frames)
+}
+
+/// Reads frames from a mapped regular file, a window at a time, and hands each to `sink` with the
+/// window its bytes lie in (the worker shards keep the window instead of copying the frame).
+/// The same formats, checks and errors as [`read_from`], without copying the file.
+pub fn read_mapped(
+    path: &str,
+    file: &MappedFile,
+    sink: &mut dyn FnMut(&Frame<'_>, &Arc<Window>) -> io::Result<Flow>,
+) -> Result<u64, ReadError> {
+    let err_read = |source| FileError::Read {
+        path: path.to_string(),
+        source,
+    };
+    let size = file.size();
+    let mut window = file.window_at(0).map_err(err_read)?;
+    let head = window.bytes();
+    let magic: [u8; 4] = head
+        .get(..4)
+        .and_then(|m| m.try_into().ok())
+        .unwrap_or([0; 4]);
+    if !has_capture_magic(&magic) {
+        return Err(FileError::NotACapture(path.to_string()).into());
+    }
+    let format = Format::of(&magic);
+    let header = match format {
+        Format::Pcapng => parse_sectionheaderblock(head).map(|_| None),
+        Format::Pcap { .. } => parse_pcap_header(head).map(|(_, h)| Some(h)),
+    };
+    let (mut parser, mut pos, mut ifaces) = match header {
+        Ok(None) => (Parser::Ng { big_endian: false }, 0, Vec::new()),
+        Ok(Some(h)) => {
+            let parse: LegacyParse = match (h.is_modified_format(), h.is_bigendian()) {
+                (true, _) => parse_pcap_frame_modified,
+                (false, true) => parse_pcap_frame_be,
+                (false, false) => parse_pcap_frame,
+            };
+            let consumed = h.size() as u64;
+            let mut ifaces = Vec::new();
+            let mut none = 0;
+            let block = PcapBlockOwned::from(h);
+            handle_block(block, &mut ifaces, &mut none, path, 0, &mut |_| {
+                Ok(Flow::Continue)
+            })?;
+            (Parser::Legacy(parse), consumed, ifaces)
+        }
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) if head.len() >= prefix_len(head) => {
+            let what = format!("bad file header ({})", describe(&e));
+            return Err(corrupt(path, 0, 0, what).into());
+        }
+        // The file ends inside the header it starts (even a damaged one): cut short, as the
+        // stream reader says.
+        Err(_) => {
+            return Err(FileError::Truncated {
+                path: path.to_string(),
+                frames: 0,
+                offset: 0,
+            }
+            .into())
+        }
+    };
+
+    let mut frames: u64 = 0;
+    while pos < size {
+        if pos - window.offset() >= WINDOW as u64 {
+            window = file.window_at(pos).map_err(err_read)?;
+        }
+        let at = usize::try_from(pos - window.offset()).unwrap_or(usize::MAX);
+        let rest = window.bytes().get(at..).unwrap_or(&[]);
+        if format == Format::Pcapng {
+            check_block_len(rest, path, frames, pos)?;
+        }
+        match parser.next(rest) {
+            Ok((0, _)) => {
+                let what = "a block of no length".to_string();
+                return Err(corrupt(path, frames, pos, what).into());
+            }
+            Ok((consumed, block)) => {
+                prefetch(rest.get(consumed..).unwrap_or(&[]));
+                let flow = handle_block(block, &mut ifaces, &mut frames, path, pos, &mut |f| {
+                    sink(f, &window)
+                })?;
+                pos += consumed as u64;
+                if flow == Flow::Stop {
+                    break;
+                }
+            }
+            // The block does not end in this window, which reaches the file's end or holds
+            // any block we accept: damaged, or the file is cut short.
+            Err(nom::Err::Incomplete(_)) => {
+                let what = match claim_too_large(rest, format) {
+                    Some(what) => what,
+                    None if window.offset() + window.bytes().len() as u64 >= size => {
+                        return Err(FileError::Truncated {
+                            path: path.to_string(),
+                            frames,
+                            offset: pos,
+                        }
+                        .into())
+                    }
+                    None => too_large_block(),
+                };
+                return Err(corrupt(path, frames, pos, what).into());
+            }
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                return Err(corrupt(path, frames, pos, describe(&e)).into());
+            }
+        }
+    }
+    Ok(frames)
+}
+
+/// A classic pcap record parser: little- or big-endian, or the "modified" format.
+type LegacyParse = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// How the next block of a file in memory is parsed.
+enum Parser {
+    Legacy(LegacyParse),
+    /// pcapng, in the byte order of the current section.
+    Ng {
+        big_endian: bool,
+    },
+}
+
+impl Parser {
+    /// The block at the start of `data` and its length.
+    fn next<'a>(
+        &mut self,
+        data: &'a [u8],
+    ) -> Result<(usize, PcapBlockOwned<'a>), nom::Err<PcapError<&'a [u8]>>> {
+        match self {
+            Parser::Legacy(parse) => {
+                let (rem, record) = parse(data)?;
+                Ok((data.len() - rem.len(), PcapBlockOwned::from(record)))
+            }
+            Parser::Ng { big_endian } => {
+                let (rem, block) = if *big_endian {
+                    parse_block_be(data)?
+                } else {
+                    parse_block_le(data)?
+                };
+                if let Block::SectionHeader(shb) = &block {
+                    *big_endian = shb.big_endian();
+                }
+                Ok((data.len() - rem.len(), PcapBlockOwned::from(block)))
+            }
+        }
+    }
 }
 
 /// The frame's length on the wire. A few link types prefix each record with a pseudo-header
@@ -310,6 +494,24 @@ fn check_block_len(data: &[u8], path: &str, frames: u64, offset: u64) -> Result<
     }
 }
 
+/// What is wrong with the block or record at the start of `data` when its length field claims
+/// more than any we accept, or None.
+fn claim_too_large(data: &[u8], format: Format) -> Option<String> {
+    let claim = claimed_len(data, format)?;
+    match format {
+        // Not the number itself: in the smaller reading it may not be what a tool shows.
+        Format::Pcapng if claim > MAX_BLOCK as u64 => Some(format!(
+            "a block's length field claims more than {} MiB",
+            MAX_BLOCK >> 20
+        )),
+        Format::Pcap { .. } if claim - 16 > MAX_RECORD as u64 => Some(format!(
+            "a record claims {} captured bytes (more than {MAX_RECORD})",
+            claim - 16
+        )),
+        _ => None,
+    }
+}
+
 /// Doubles the read buffer for a block that does not fit, after checking the block's own length
 /// field: one that claims more than any block we accept ends the read at once, instead of after
 /// allocating (and zeroing) 16 MiB to find out, which for a damaged length field would be the
@@ -322,29 +524,18 @@ fn grow(
     frames: u64,
     offset: u64,
 ) -> Result<usize, FileError> {
-    if let Some(claim) = claimed_len(reader.data(), format) {
-        let what = match format {
-            // Not the number itself: in the smaller reading it may not be what a tool shows.
-            Format::Pcapng if claim > MAX_BLOCK as u64 => Some(format!(
-                "a block's length field claims more than {} MiB",
-                MAX_BLOCK >> 20
-            )),
-            Format::Pcap { .. } if claim - 16 > MAX_RECORD as u64 => Some(format!(
-                "a record claims {} captured bytes (more than {MAX_RECORD})",
-                claim - 16
-            )),
-            _ => None,
-        };
-        if let Some(what) = what {
-            return Err(corrupt(path, frames, offset, what));
-        }
+    if let Some(what) = claim_too_large(reader.data(), format) {
+        return Err(corrupt(path, frames, offset, what));
     }
     let new = size.saturating_mul(2);
     if new > MAX_BLOCK + BUFFER_SIZE || !reader.grow(new) {
-        let what = format!("a block larger than {} MiB", MAX_BLOCK >> 20);
-        return Err(corrupt(path, frames, offset, what));
+        return Err(corrupt(path, frames, offset, too_large_block()));
     }
     Ok(new)
+}
+
+fn too_large_block() -> String {
+    format!("a block larger than {} MiB", MAX_BLOCK >> 20)
 }
 
 /// The first four bytes of a pcapng file or of a classic pcap file (µs or ns, either byte

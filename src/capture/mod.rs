@@ -10,6 +10,7 @@ pub mod file;
 pub mod filter;
 pub mod interfaces;
 pub mod live;
+pub mod mapped;
 pub mod pace;
 pub mod stdin;
 

@@ -17,8 +17,11 @@
 //!   thread, ticked at the same points as its engine). Its rows add to the other shards' in
 //!   the database, so the database holds what one engine would have written.
 //!
-//! Frames are copied into per-shard batches (one byte arena plus an index, recycled), so the
-//! hand-off costs one channel operation per few hundred packets and no allocation per packet.
+//! Frames go to the shards in batches (an index, recycled), so the hand-off costs one channel
+//! operation per few hundred packets and no allocation per packet. A frame from a mapped
+//! capture file stays where it lies: its batch holds the file's window (see
+//! `capture::mapped`), and the shard reads it there. Other frames (live capture, standard
+//! input) are copied into the batch's byte arena.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use wire::{Layout, LinkType, Packet};
 use super::flow::FlowRecord;
 use super::snapshot::Part;
 use super::{Engine, EngineConfig};
+use crate::capture::mapped::Window;
 use crate::capture::{Frame, IfaceId};
 use crate::store::recorder::{Recorder, RecorderOptions};
 use crate::store::writer::StoreSender;
@@ -49,6 +53,8 @@ enum Entry {
         orig_len: u32,
         link: LinkType,
         iface: IfaceId,
+        /// Where the bytes are: in the batch's window, or its arena.
+        mapped: bool,
         start: usize,
         len: usize,
         seq: u64,
@@ -62,13 +68,25 @@ enum Entry {
 #[derive(Default)]
 struct Batch {
     arena: Vec<u8>,
+    /// The mapped window of the file that the batch's mapped frames lie in.
+    window: Option<Arc<Window>>,
     entries: Vec<Entry>,
 }
 
 impl Batch {
     fn clear(&mut self) {
         self.arena.clear();
+        self.window = None;
         self.entries.clear();
+    }
+
+    fn bytes(&self, mapped: bool, start: usize, len: usize) -> &[u8] {
+        let all = match (mapped, &self.window) {
+            (true, Some(w)) => w.bytes(),
+            (true, None) => &[],
+            (false, _) => &self.arena,
+        };
+        all.get(start..start + len).unwrap_or(&[])
     }
 }
 
@@ -90,6 +108,8 @@ pub struct Shards {
     clock: Timestamp,
     /// Records the shards ended, when an output on this thread takes them.
     records: Option<Receiver<Vec<FlowRecord>>>,
+    /// The window of a mapped file that frames lie in now ([`Shards::share`]).
+    window: Option<Arc<Window>>,
 }
 
 /// What the shards hand on besides their merged engine.
@@ -152,6 +172,7 @@ impl Shards {
             seq: 0,
             clock: Timestamp(i64::MIN),
             records: outputs.records.then_some(records_rx),
+            window: None,
         }
     }
 
@@ -186,6 +207,17 @@ impl Shards {
         self.senders.is_empty()
     }
 
+    /// The frames that follow lie in `window`. Batches holding frames of the previous window
+    /// are sent first, so a batch needs only one.
+    pub fn share(&mut self, window: &Arc<Window>) {
+        for i in 0..self.pending.len() {
+            if self.pending.get(i).is_some_and(|b| b.window.is_some()) {
+                self.send(i);
+            }
+        }
+        self.window = Some(Arc::clone(window));
+    }
+
     /// Hands `frame`, decoded as `packet` with the parsers `apps` names, to its shard.
     pub fn dispatch(&mut self, frame: &Frame<'_>, packet: &Packet<'_>, apps: Apps) {
         let n = self.pending.len();
@@ -208,13 +240,29 @@ impl Shards {
         self.clock = self.clock.max(frame.ts);
         let clock = self.clock;
         if let Some(batch) = self.pending.get_mut(shard) {
-            let start = batch.arena.len();
-            batch.arena.extend_from_slice(frame.data);
+            let in_window = self
+                .window
+                .as_ref()
+                .and_then(|w| Some((w, w.start_of(frame.data)?)));
+            let (mapped, start) = match in_window {
+                Some((window, start)) => {
+                    if batch.window.is_none() {
+                        batch.window = Some(Arc::clone(window));
+                    }
+                    (true, start)
+                }
+                None => {
+                    let start = batch.arena.len();
+                    batch.arena.extend_from_slice(frame.data);
+                    (false, start)
+                }
+            };
             batch.entries.push(Entry::Frame {
                 ts: frame.ts,
                 orig_len: frame.orig_len,
                 link: frame.link,
                 iface: frame.iface,
+                mapped,
                 start,
                 len: frame.data.len(),
                 seq,
@@ -321,13 +369,14 @@ fn run_shard(
                             orig_len,
                             link,
                             iface,
+                            mapped,
                             start,
                             len,
                             seq,
                             clock,
                             ref layout,
                         } => {
-                            let data = batch.arena.get(start..start + len).unwrap_or(&[]);
+                            let data = batch.bytes(mapped, start, len);
                             let frame = Frame {
                                 ts,
                                 orig_len,

@@ -3,9 +3,7 @@
 //! the file a regular file, and the bar appears at once for a large file (64 MiB or more), for
 //! a smaller one only once reading has taken a second, so small files never flash one.
 
-use std::io::{self, IsTerminal, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,43 +17,19 @@ const EVERY: u64 = 4096;
 
 pub struct Progress {
     bar: ProgressBar,
-    read: Arc<AtomicU64>,
     started: Instant,
     shown: bool,
     large: bool,
     frames: u64,
 }
 
-/// Counts the bytes read through it.
-pub struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 impl Progress {
-    /// A bar for a file of `size` bytes read through the returned reader, when one should be
-    /// shown at all. `stdout_shared`: packet lines go to the same terminal (a bar would tear
-    /// them).
-    pub fn for_file<R: Read>(
-        input: R,
-        size: Option<u64>,
-        stdout_shared: bool,
-    ) -> (Counting<R>, Option<Progress>) {
-        let read = Arc::new(AtomicU64::new(0));
-        let counting = Counting {
-            inner: input,
-            read: Arc::clone(&read),
-        };
+    /// A bar for a file of `size` bytes, when one should be shown at all; the reader says where
+    /// it is with [`Progress::frame_at`]. `stdout_shared`: packet lines go to the same terminal
+    /// (a bar would tear them).
+    pub fn for_size(size: Option<u64>, stdout_shared: bool) -> Option<Progress> {
         let wanted = io::stderr().is_terminal() && !stdout_shared;
-        let progress = match size {
+        match size {
             Some(size) if wanted && size > 0 => {
                 let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::hidden());
                 let style = ProgressStyle::with_template(
@@ -65,7 +39,6 @@ impl Progress {
                 bar.set_style(style);
                 Some(Progress {
                     bar,
-                    read,
                     started: Instant::now(),
                     shown: false,
                     large: size >= LARGE,
@@ -73,12 +46,11 @@ impl Progress {
                 })
             }
             _ => None,
-        };
-        (counting, progress)
+        }
     }
 
-    /// Called once per frame.
-    pub fn frame(&mut self) {
+    /// Called once per frame, at byte `position` of the file.
+    pub fn frame_at(&mut self, position: u64) {
         self.frames += 1;
         if self.frames % EVERY != 0 {
             return;
@@ -93,7 +65,7 @@ impl Progress {
         }
         let pps = self.frames as f64 / elapsed.as_secs_f64().max(1e-3);
         self.bar.set_message(format!("{:.0} packets/s", pps));
-        self.bar.set_position(self.read.load(Ordering::Relaxed));
+        self.bar.set_position(position);
     }
 
     /// Removes the bar before the report is printed.

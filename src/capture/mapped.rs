@@ -1,0 +1,177 @@
+//! A capture file read through memory maps, a window at a time.
+//!
+//! Reading with `read()` copies every byte of the file from the page cache into a buffer, and the
+//! worker shards copied each frame once more into their batches. Mapped, the file's pages are
+//! the buffer: only the bytes that are decoded are touched, and a shard reads its frames where
+//! they lie (a batch holds its window, see `engine::shards`).
+//!
+//! The file is mapped in windows of [`WINDOW`] bytes (plus room for one block that starts
+//! inside and ends after it), so what stays mapped, and counts as resident, is a few windows
+//! however large the file: a window is unmapped when the reader and every batch holding it are
+//! done with it.
+//!
+//! The one hazard of a map: if another program truncates the file while netlens reads it, the
+//! kernel stops the process (SIGBUS) when a page past the new end is touched. Before each window
+//! the file's size is checked again, so a file that shrank ends the read with an error instead;
+//! a truncation within the few milliseconds a window is read is not caught. A file that grows
+//! (a capture still being written) is read up to its size when it was opened, as with tcpdump.
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use memmap2::{Advice, Mmap, MmapOptions};
+
+/// Bytes of the file each window starts blocks in.
+pub const WINDOW: usize = 4 << 20;
+/// Extra bytes mapped past a window, so a block that starts inside it is whole in it: the largest
+/// block the reader accepts (16 MiB, Wireshark's limit) and its header.
+const SPILL: usize = (16 << 20) + 4096;
+/// Windows start on a page boundary; 64 KiB is a multiple of every page size Linux uses for
+/// file maps on the common architectures.
+const ALIGN: u64 = 64 << 10;
+
+/// A regular file opened for reading through maps.
+pub struct MappedFile {
+    file: File,
+    size: u64,
+}
+
+/// One mapped stretch of a file.
+pub struct Window {
+    map: Mmap,
+    /// Where in the file the map starts.
+    offset: u64,
+}
+
+impl MappedFile {
+    /// `file` if it is a regular file that is not empty (maps need both).
+    pub fn new(file: File) -> Result<MappedFile, File> {
+        match file.metadata() {
+            Ok(m) if m.is_file() && m.len() > 0 => Ok(MappedFile {
+                size: m.len(),
+                file,
+            }),
+            _ => Err(file),
+        }
+    }
+
+    /// The file's size when it was opened: what is read.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Maps the window that starts blocks at `pos`: from the page boundary at or before `pos`,
+    /// [`WINDOW`] bytes plus [`SPILL`], cut at the end of the file.
+    pub fn window_at(&self, pos: u64) -> io::Result<Arc<Window>> {
+        let now = self.file.metadata()?.len();
+        if now < self.size {
+            return Err(io::Error::other(format!(
+                "the file shrank from {} to {now} bytes while it was read (another program truncated it)",
+                self.size
+            )));
+        }
+        let offset = pos - pos % ALIGN;
+        let end = self
+            .size
+            .min(offset.saturating_add((WINDOW + SPILL) as u64));
+        let len = usize::try_from(end.saturating_sub(offset))
+            .map_err(|_| io::Error::other("window larger than the address space"))?;
+        let map = map(&self.file, offset, len)?;
+        // Readahead ahead of the reader and early reuse of the pages behind it.
+        let _ = map.advise(Advice::Sequential);
+        Ok(Arc::new(Window { map, offset }))
+    }
+}
+
+/// Maps `len` bytes of `file` from `offset`, read-only.
+#[allow(unsafe_code)]
+fn map(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
+    // SAFETY: the map is read-only and netlens never writes the file. Another program could still change or truncate it while it is mapped: a change shows
+    // as changed bytes, which the parsers treat like any input; a truncation past a page in use
+    // raises SIGBUS, narrowed by the size check in `window_at` (see the module comment).
+    unsafe { MmapOptions::new().offset(offset).len(len).map(file) }
+}
+
+impl Window {
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Where in the file the window starts.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Where `part`, a slice of this window, starts within it; None for any other slice.
+    pub fn start_of(&self, part: &[u8]) -> Option<usize> {
+        let base = self.map.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).checked_sub(base)?;
+        (start.checked_add(part.len())? <= self.map.len()).then_some(start)
+    }
+
+    /// Where `part`, a slice of this window, starts in the file.
+    pub fn position_of(&self, part: &[u8]) -> Option<u64> {
+        Some(self.offset + self.start_of(part)? as u64)
+    }
+}
+
+/// Asks the CPU to load the start of `next` (a record's header and the packet headers after it)
+/// while the record before it is processed. A mapped file is not streamed through the cache as
+/// `read()` copies it, so without this every record's first bytes are a wait on memory.
+#[allow(unsafe_code)]
+pub fn prefetch(next: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = next.as_ptr().cast::<i8>();
+        // SAFETY: SSE is part of x86_64 itself, and a prefetch is only a hint: it never faults,
+        // whatever the address (here at most 64 bytes past a slice's start).
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = next;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn windows_cover_the_file_from_a_page_boundary() {
+        let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
+        let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        tmp.write_all(&data).expect("write");
+        let file = MappedFile::new(tmp.reopen().expect("reopen")).unwrap_or_else(|_| panic!());
+        assert_eq!(file.size(), 200_000);
+        let w = file.window_at(70_000).expect("map");
+        assert_eq!(w.offset(), 65_536);
+        assert_eq!(w.bytes().len(), 200_000 - 65_536);
+        assert_eq!(w.bytes().first(), Some(&(65_536u32 as u8)));
+        let inside = &w.bytes()[10..20];
+        assert_eq!(w.start_of(inside), Some(10));
+        assert_eq!(w.start_of(&data[10..20]), None);
+    }
+
+    #[test]
+    fn a_file_that_shrank_is_an_error_not_a_signal() {
+        let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
+        tmp.write_all(&[1u8; 10_000]).expect("write");
+        let file = MappedFile::new(tmp.reopen().expect("reopen")).unwrap_or_else(|_| panic!());
+        tmp.as_file().set_len(100).expect("truncate");
+        let e = file.window_at(0).err().expect("shrank");
+        assert!(e.to_string().contains("shrank"), "{e}");
+    }
+
+    #[test]
+    fn empty_files_and_pipes_are_not_mapped() {
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        assert!(MappedFile::new(tmp.reopen().expect("reopen")).is_err());
+    }
+}
