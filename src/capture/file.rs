@@ -606,14 +606,20 @@ fn prefix_len(buf: &[u8]) -> usize {
     }
 }
 
-fn handle_block(
+/// Takes one block: a frame goes to `sink`, a header or interface description updates `ifaces`.
+/// Generic and inlined: it runs once per frame, and each reader passes its own sink.
+#[inline]
+fn handle_block<F>(
     block: PcapBlockOwned<'_>,
     ifaces: &mut Vec<Interface>,
     frames: &mut u64,
     path: &str,
     offset: u64,
-    sink: &mut dyn FnMut(&Frame<'_>) -> io::Result<Flow>,
-) -> Result<Flow, ReadError> {
+    sink: &mut F,
+) -> Result<Flow, ReadError>
+where
+    F: FnMut(&Frame<'_>) -> io::Result<Flow> + ?Sized,
+{
     let frame = match block {
         PcapBlockOwned::LegacyHeader(header) => {
             ifaces.clear();
