@@ -316,8 +316,13 @@ pub fn read_mapped(
             })?;
             (Parser::Legacy(parse), consumed, ifaces)
         }
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) if head.len() >= prefix_len(head) => {
-            let what = format!("bad file header ({})", describe(&e));
+        Err(nom::Err::Error(_) | nom::Err::Failure(_)) if head.len() >= prefix_len(head) => {
+            // What the stream reader says too: pcap-parser tries a pcap header after a failed
+            // section header, and reports that attempt.
+            let what = format!(
+                "bad file header ({})",
+                describe(&PcapError::HeaderNotRecognized)
+            );
             return Err(corrupt(path, 0, 0, what).into());
         }
         // The file ends inside the header it starts (even a damaged one): cut short, as the
