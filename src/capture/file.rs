@@ -87,8 +87,8 @@ pub fn read(
 pub enum Input {
     /// A regular file, read through memory maps ([`read_mapped`]).
     Mapped(MappedFile),
-    /// Standard input, a pipe or a device: read into a buffer ([`read_from`]), with its size
-    /// when it has one.
+    /// Standard input, a pipe, a device, or a file its file system will not map: read into a
+    /// buffer ([`read_from`]), with its size when it has one.
     Stream(Box<dyn Read + Send>, Option<u64>),
 }
 

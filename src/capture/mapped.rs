@@ -45,14 +45,19 @@ pub struct Window {
 }
 
 impl MappedFile {
-    /// `file` if it is a regular file that is not empty (maps need both).
+    /// `file` if it can be mapped: a regular file, not empty, on a file system that maps
+    /// files (the first window is tried; some FUSE and virtual file systems refuse).
     pub fn new(file: File) -> Result<MappedFile, File> {
-        match file.metadata() {
-            Ok(m) if m.is_file() && m.len() > 0 => Ok(MappedFile {
+        let mapped = match file.metadata() {
+            Ok(m) if m.is_file() && m.len() > 0 => MappedFile {
                 size: m.len(),
                 file,
-            }),
-            _ => Err(file),
+            },
+            _ => return Err(file),
+        };
+        match mapped.window_at(0) {
+            Ok(_) => Ok(mapped),
+            Err(_) => Err(mapped.file),
         }
     }
 
