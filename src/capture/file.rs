@@ -363,11 +363,18 @@ pub fn read_mapped(
                 }
             }
             // The block does not end in this window, which reaches the file's end or holds
-            // any block we accept: damaged, or the file is cut short.
-            Err(nom::Err::Incomplete(_)) => {
+            // any block we accept: damaged, or the file is cut short. As in the stream
+            // reader, a block of 16 MiB or more (in its section's byte order) is damage even
+            // where the file ends.
+            Err(nom::Err::Incomplete(needed)) => {
+                let total = match needed {
+                    nom::Needed::Size(n) => rest.len().saturating_add(n.get()),
+                    nom::Needed::Unknown => rest.len(),
+                };
+                let at_end = window.offset() + window.bytes().len() as u64 >= size;
                 let what = match claim_too_large(rest, format) {
                     Some(what) => what,
-                    None if window.offset() + window.bytes().len() as u64 >= size => {
+                    None if at_end && total < MAX_BLOCK => {
                         return Err(FileError::Truncated {
                             path: path.to_string(),
                             frames,
