@@ -295,9 +295,12 @@ pub fn read_mapped(
         return Err(FileError::NotACapture(path.to_string()).into());
     }
     let format = Format::of(&magic);
+    // The header is judged on the bytes the stream reader judges it on (pcapng's first block
+    // up to 64 KiB), so both readers accept and refuse the same files.
+    let prefix = head.get(..prefix_len(head)).unwrap_or(head);
     let header = match format {
-        Format::Pcapng => parse_sectionheaderblock(head).map(|_| None),
-        Format::Pcap { .. } => parse_pcap_header(head).map(|(_, h)| Some(h)),
+        Format::Pcapng => parse_sectionheaderblock(prefix).map(|_| None),
+        Format::Pcap { .. } => parse_pcap_header(prefix).map(|(_, h)| Some(h)),
     };
     let (mut parser, mut pos, mut ifaces) = match header {
         Ok(None) => (Parser::Ng { big_endian: false }, 0, Vec::new()),
@@ -316,24 +319,23 @@ pub fn read_mapped(
             })?;
             (Parser::Legacy(parse), consumed, ifaces)
         }
-        Err(nom::Err::Error(_) | nom::Err::Failure(_)) if head.len() >= prefix_len(head) => {
-            // What the stream reader says too: pcap-parser tries a pcap header after a failed
-            // section header, and reports that attempt.
-            let what = format!(
-                "bad file header ({})",
-                describe(&PcapError::HeaderNotRecognized)
-            );
-            return Err(corrupt(path, 0, 0, what).into());
-        }
-        // The file ends inside the header it starts (even a damaged one): cut short, as the
-        // stream reader says.
-        Err(_) => {
+        // The file ends inside the header it starts (even a damaged one): cut short.
+        Err(_) if head.len() < prefix_len(head) => {
             return Err(FileError::Truncated {
                 path: path.to_string(),
                 frames: 0,
                 offset: 0,
             }
             .into())
+        }
+        // What the stream reader says too: pcap-parser tries a pcap header after a failed
+        // section header, and reports that attempt.
+        Err(_) => {
+            let what = format!(
+                "bad file header ({})",
+                describe(&PcapError::HeaderNotRecognized)
+            );
+            return Err(corrupt(path, 0, 0, what).into());
         }
     };
 
