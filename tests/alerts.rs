@@ -233,6 +233,41 @@ fn vertical_syn_scan_with_refused_and_open_ports() {
 }
 
 #[test]
+fn connections_that_worked_weigh_only_within_their_window() {
+    // A client opens 201 connections to a server; later it is refused on 50 ports. Within
+    // one window the refusals are the minority of its attempts (a busy client, not a scan);
+    // once the window of the connections that worked is over, they no longer outweigh them.
+    let dir = scratch();
+    let (client, server) = ([10, 0, 0, 70], [10, 0, 0, 5]);
+    let run = |refused_at: f64| {
+        let mut p = Pcap::new();
+        for i in 0..200u16 {
+            let t = f64::from(i) * 0.01;
+            p.frame(t, &tcp(client, 30_000 + i, server, 443, SYN, b""));
+            p.frame(
+                t + 0.0001,
+                &tcp(server, 443, client, 30_000 + i, SYN_ACK, b""),
+            );
+        }
+        // One more at 55 s keeps the client's state alive (it is dropped after 60 quiet s).
+        p.frame(55.0, &tcp(client, 31_000, server, 443, SYN, b""));
+        p.frame(55.0001, &tcp(server, 443, client, 31_000, SYN_ACK, b""));
+        for port in 1..=50u16 {
+            let t = refused_at + f64::from(port) * 0.001;
+            p.frame(t, &tcp(client, 40_000, server, port, SYN, b""));
+            p.frame(t + 0.0001, &tcp(server, port, client, 40_000, RST_ACK, b""));
+        }
+        alerts(&p.save(&dir, &format!("opened-{refused_at}.pcap")), &[])
+    };
+    assert_eq!(keys(&run(56.0)), [], "within the window: a busy client");
+    assert_eq!(
+        keys(&run(70.0)),
+        [key("port_scan", "vertical", "10.0.0.70", "10.0.0.5")],
+        "the connections that worked were in a window that is over"
+    );
+}
+
+#[test]
 fn horizontal_scan_of_silent_hosts() {
     let dir = scratch();
     let scanner = [192, 168, 7, 7];

@@ -156,7 +156,7 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     fn ready(&self, now: Timestamp, scan: &PortScan, threshold: usize) -> Option<usize> {
         let (failed, stealth) = self.failed(now, scan.grace_ns);
         let enough = failed >= threshold || stealth >= scan.stealth_probes;
-        let mostly_failed = failed as u64 >= 2 * self.opened.count;
+        let mostly_failed = failed as u64 >= 2 * self.opened.at(now, scan.window_ns);
         (enough && mostly_failed).then_some(failed)
     }
 

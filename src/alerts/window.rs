@@ -95,6 +95,15 @@ impl Tally {
         self.count = 0;
     }
 
+    /// The count of the window current at `now`: nothing, once that window is over.
+    pub fn at(&self, now: Timestamp, window_ns: i64) -> u64 {
+        if self.is_over(now, window_ns) || now < self.start {
+            0
+        } else {
+            self.count
+        }
+    }
+
     /// True when the window holds nothing that counts at `now`: the next event starts a new
     /// one, as it would on a fresh tally.
     pub fn is_over(&self, now: Timestamp, window_ns: i64) -> bool {
@@ -143,5 +152,15 @@ mod tests {
         assert_eq!(w.add(t(10), 1, secs_ns(1)), 1);
         assert_eq!(w.add(t(10), 1, secs_ns(1)), 2);
         assert_eq!(w.add(t(11), 1, secs_ns(1)), 1);
+    }
+
+    #[test]
+    fn a_tally_read_after_its_window_counts_nothing() {
+        let mut w = Tally::default();
+        w.add(t(10), 3, secs_ns(60));
+        assert_eq!(w.at(t(69), secs_ns(60)), 3);
+        assert_eq!(w.at(t(70), secs_ns(60)), 0, "the window [10, 70) is over");
+        assert_eq!(w.at(t(9), secs_ns(60)), 0, "before it began");
+        assert_eq!(w.count, 3, "reading changes nothing");
     }
 }
