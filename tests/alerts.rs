@@ -233,38 +233,58 @@ fn vertical_syn_scan_with_refused_and_open_ports() {
 }
 
 #[test]
-fn connections_that_worked_weigh_only_within_their_window() {
-    // A client opens 201 connections to a server; later it is refused on 50 ports. Within
-    // one window the refusals are the minority of its attempts (a busy client, not a scan);
-    // once the window of the connections that worked is over, they no longer outweigh them.
+fn connections_that_worked_weigh_only_while_they_are_in_the_window() {
     let dir = scratch();
     let (client, server) = ([10, 0, 0, 70], [10, 0, 0, 5]);
-    let run = |refused_at: f64| {
+    let connect = |p: &mut Pcap, t: f64, sport: u16, dst: [u8; 4], answer: Flags| {
+        p.frame(t, &tcp(client, sport, dst, 443, SYN, b""));
+        p.frame(t + 0.0001, &tcp(dst, 443, client, sport, answer, b""));
+    };
+    // 200 connections that worked in the first 2 s, a refused probe every 30 s (which keeps
+    // the client's state), then 50 refused ports at `burst`.
+    let run = |burst: f64| {
         let mut p = Pcap::new();
         for i in 0..200u16 {
-            let t = f64::from(i) * 0.01;
-            p.frame(t, &tcp(client, 30_000 + i, server, 443, SYN, b""));
+            connect(&mut p, f64::from(i) * 0.01, 30_000 + i, server, SYN_ACK);
+        }
+        for (i, t) in [30.0, 60.0, 90.0].into_iter().enumerate() {
+            p.frame(t, &tcp(client, 40_000, server, 1000 + i as u16, SYN, b""));
             p.frame(
                 t + 0.0001,
-                &tcp(server, 443, client, 30_000 + i, SYN_ACK, b""),
+                &tcp(server, 1000 + i as u16, client, 40_000, RST_ACK, b""),
             );
         }
-        // One more at 55 s keeps the client's state alive (it is dropped after 60 quiet s).
-        p.frame(55.0, &tcp(client, 31_000, server, 443, SYN, b""));
-        p.frame(55.0001, &tcp(server, 443, client, 31_000, SYN_ACK, b""));
         for port in 1..=50u16 {
-            let t = refused_at + f64::from(port) * 0.001;
+            let t = burst + f64::from(port) * 0.001;
             p.frame(t, &tcp(client, 40_000, server, port, SYN, b""));
             p.frame(t + 0.0001, &tcp(server, port, client, 40_000, RST_ACK, b""));
         }
-        alerts(&p.save(&dir, &format!("opened-{refused_at}.pcap")), &[])
+        alerts(&p.save(&dir, &format!("opened-{burst}.pcap")), &[])
     };
-    assert_eq!(keys(&run(56.0)), [], "within the window: a busy client");
+    // Within the window the refusals are the minority of the client's attempts.
+    assert_eq!(keys(&run(40.0)), [], "a busy client");
+    // Two minutes later the connections that worked are long out of the window (before, they
+    // counted until the next one worked, however late).
     assert_eq!(
-        keys(&run(70.0)),
-        [key("port_scan", "vertical", "10.0.0.70", "10.0.0.5")],
-        "the connections that worked were in a window that is over"
+        keys(&run(125.0)),
+        [key("port_scan", "vertical", "10.0.0.70", "10.0.0.5")]
     );
+
+    // A busy client for two minutes, one connection in 30 refused: never a scan, also not
+    // where one minute's count of what worked gives way to the next.
+    let mut p = Pcap::new();
+    for i in 0..2400u32 {
+        let dst = [10, 1, (i / 250) as u8, (i % 250) as u8 + 1];
+        let answer = if i % 30 == 7 { RST_ACK } else { SYN_ACK };
+        connect(
+            &mut p,
+            f64::from(i) * 0.05,
+            20_000 + (i % 40_000) as u16,
+            dst,
+            answer,
+        );
+    }
+    assert_eq!(keys(&alerts(&p.save(&dir, "busy.pcap"), &[])), []);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use wire::packet::{TcpFlags, Transport};
 
 use super::bounded::Bounded;
 use super::config::PortScanConfig;
-use super::window::{secs_ns, Distinct, Tally};
+use super::window::{secs_ns, Distinct, Sliding};
 use super::{Detector, Interest, Raise, Seen, Severity};
 use crate::time::Timestamp;
 
@@ -81,8 +81,8 @@ struct Tag {
 /// Probes of one source toward one target (vertical) or one port (horizontal).
 struct Probes<T> {
     window: Distinct<T, Tag>,
-    /// Probes answered with a SYN-ACK in the current window.
-    opened: Tally,
+    /// Probes answered with a SYN-ACK in about the last window.
+    opened: Sliding,
     /// Set once the window raised (most never do, so it is boxed: 8 bytes a window, not 24).
     episode: Option<Box<Episode>>,
     /// The last probe or answer seen: a window quiet for its whole length holds nothing that
@@ -107,7 +107,7 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     fn new(threshold: usize) -> Self {
         Probes {
             window: Distinct::new(threshold.saturating_mul(2)),
-            opened: Tally::default(),
+            opened: Sliding::default(),
             episode: None,
             last: Timestamp(i64::MIN),
         }
@@ -295,12 +295,12 @@ impl Detector for PortScan {
             // The connection worked: not scan evidence.
             if let Some(p) = self.vertical.get_mut(&(ip.dst, ip.src)) {
                 p.window.remove(tcp.src_port);
-                p.opened.add(now, 1, w);
+                p.opened.add(now, w);
                 p.last = now;
             }
             if let Some(p) = self.horizontal.get_mut(&(ip.dst, tcp.src_port)) {
                 p.window.remove(ip.src);
-                p.opened.add(now, 1, w);
+                p.opened.add(now, w);
                 p.last = now;
             }
             return;

@@ -95,19 +95,72 @@ impl Tally {
         self.count = 0;
     }
 
-    /// The count of the window current at `now`: nothing, once that window is over.
-    pub fn at(&self, now: Timestamp, window_ns: i64) -> u64 {
-        if self.is_over(now, window_ns) || now < self.start {
-            0
-        } else {
-            self.count
-        }
-    }
-
     /// True when the window holds nothing that counts at `now`: the next event starts a new
     /// one, as it would on a fresh tally.
     pub fn is_over(&self, now: Timestamp, window_ns: i64) -> bool {
         self.count == 0 || now.0.saturating_sub(self.start.0) >= window_ns
+    }
+}
+
+/// Events in the last window of packet time, estimated from two fixed windows: the current
+/// one's count and the previous one's, weighted by how much of it the last window still
+/// covers (the sliding-window counter of rate limiters). Unlike a [`Tally`], a burst at the
+/// end of one fixed window still counts early in the next, and nothing counts after two.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sliding {
+    /// Where the current fixed window starts (windows follow each other from the first event).
+    start: Timestamp,
+    count: u32,
+    previous: u32,
+}
+
+impl Sliding {
+    /// Adds one event at `now`.
+    pub fn add(&mut self, now: Timestamp, window_ns: i64) {
+        match self.position(now, window_ns) {
+            (0, _) if self.count > 0 || self.previous > 0 => {}
+            // The next window: the current one becomes the previous.
+            (1, _) => {
+                self.previous = self.count;
+                self.count = 0;
+                self.start = Timestamp(self.start.0.saturating_add(window_ns));
+            }
+            // The first event, or the first after a pause of two windows or more.
+            _ => {
+                *self = Sliding {
+                    start: now,
+                    count: 0,
+                    previous: 0,
+                }
+            }
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// About how many events fell in the window of packet time that ends at `now`, rounded
+    /// up (this counts what worked: it errs towards fewer alerts).
+    pub fn at(&self, now: Timestamp, window_ns: i64) -> u64 {
+        let (current, previous, into) = match self.position(now, window_ns) {
+            (0, into) => (self.count, self.previous, into),
+            (1, into) => (0, self.count, into),
+            _ => (0, 0, 0),
+        };
+        let w = u128::from(window_ns.unsigned_abs().max(1));
+        let left = w.saturating_sub(u128::from(into.unsigned_abs()));
+        let weighted = (u128::from(previous) * left).div_ceil(w);
+        u64::from(current) + u64::try_from(weighted).unwrap_or(u64::MAX)
+    }
+
+    /// How many whole windows `now` is past the current one's start (0: inside it; also for a
+    /// time before it), and how far into its own window it is.
+    fn position(&self, now: Timestamp, window_ns: i64) -> (i64, i64) {
+        let w = window_ns.max(1);
+        let elapsed = now.0.saturating_sub(self.start.0).max(0);
+        (elapsed / w, elapsed % w)
+    }
+
+    pub fn reset(&mut self) {
+        *self = Sliding::default();
     }
 }
 
@@ -155,12 +208,29 @@ mod tests {
     }
 
     #[test]
-    fn a_tally_read_after_its_window_counts_nothing() {
-        let mut w = Tally::default();
-        w.add(t(10), 3, secs_ns(60));
-        assert_eq!(w.at(t(69), secs_ns(60)), 3);
-        assert_eq!(w.at(t(70), secs_ns(60)), 0, "the window [10, 70) is over");
-        assert_eq!(w.at(t(9), secs_ns(60)), 0, "before it began");
-        assert_eq!(w.count, 3, "reading changes nothing");
+    fn sliding_counts_weigh_the_previous_window_by_what_is_left_of_it() {
+        let w = secs_ns(60);
+        let mut s = Sliding::default();
+        for i in 0..120 {
+            s.add(Timestamp(t(10).0 + i * secs_ns(1) / 2), w); // 2 a second in [10, 70)
+        }
+        assert_eq!(s.at(t(69), w), 120);
+        // At 70 a new fixed window begins: the last 60 s still hold all 120.
+        assert_eq!(s.at(t(70), w), 120);
+        // At 100, half of [10, 70) is still in the last 60 s: 60.
+        assert_eq!(s.at(t(100), w), 60);
+        s.add(t(100), w);
+        assert_eq!(s.at(t(100), w), 61);
+        assert_eq!(
+            s.at(t(129), w),
+            1 + 2,
+            "one event now, a sixtieth of 120 rounded up"
+        );
+        // Two windows after the last event, nothing is left.
+        assert_eq!(s.at(t(190), w), 0);
+        s.add(t(300), w);
+        assert_eq!(s.at(t(300), w), 1, "a fresh start after a long pause");
+        s.reset();
+        assert_eq!(s.at(t(300), w), 0);
     }
 }
