@@ -254,18 +254,12 @@ fn run_file(
     let mut pacer = config.pace.map(crate::capture::pace::Pacer::new);
     let stdout_shared = config.mode.is_some() && io::stdout().is_terminal();
     let mut progress = Progress::for_size(input.size(), stdout_shared);
-    // Where the window the shards were last told about starts (a mapped file's frames lie in
-    // one; each starts further into the file).
-    let mut shared: Option<u64> = None;
     let mut on_frame = |frame: &Frame<'_>, window: Option<&Arc<Window>>| {
         if stop.load(Ordering::Relaxed) {
             return Ok(Flow::Stop);
         }
         if let Some(window) = window {
-            if shared != Some(window.offset()) {
-                pipeline.share(window);
-                shared = Some(window.offset());
-            }
+            pipeline.share(window);
         }
         if let Some(pacer) = &mut pacer {
             if !pacer.wait(frame.ts, stop, &mut || pipeline.publish_if_due()) {

@@ -238,8 +238,8 @@ impl Pipeline {
         }
     }
 
-    /// The frames that follow lie in `window` (a mapped capture file): the shards keep it
-    /// instead of copying them.
+    /// The frame about to be handled lies in `window` (a mapped capture file): the shards keep
+    /// it instead of copying the frames.
     pub fn share(&mut self, window: &Arc<Window>) {
         if let Accounting::Sharded(shards, _) = &mut self.accounting {
             shards.share(window);

@@ -180,12 +180,7 @@ pub fn read_from_with_buffer(
         // header claiming 4 GiB) is a damaged capture, not some other kind of file.
         // The input ended inside the file header (read_prefix stops short only at the end).
         Err(_) if has_capture_magic(&prefix_magic) && prefix_short => {
-            return Err(FileError::Truncated {
-                path: path.to_string(),
-                frames: 0,
-                offset: 0,
-            }
-            .into())
+            return Err(truncated(path, 0, 0).into())
         }
         Err(e) if has_capture_magic(&prefix_magic) => {
             let what = format!("bad file header ({})", describe(&e));
@@ -219,15 +214,7 @@ pub fn read_from_with_buffer(
                     if reader.data().is_empty() {
                         break;
                     }
-                    if let Some(what) = claim_too_large(reader.data(), format) {
-                        return Err(corrupt(path, frames, offset, what).into());
-                    }
-                    return Err(FileError::Truncated {
-                        path: path.to_string(),
-                        frames,
-                        offset,
-                    }
-                    .into());
+                    return Err(ended_inside(reader.data(), format, path, frames, offset).into());
                 }
                 if needed > MAX_BLOCK {
                     let what = format!("a record claims {needed} more bytes");
@@ -250,15 +237,7 @@ pub fn read_from_with_buffer(
             }
             // pcap-parser says this when the input ends inside a record.
             Err(PcapError::UnexpectedEof) => {
-                if let Some(what) = claim_too_large(reader.data(), format) {
-                    return Err(corrupt(path, frames, offset, what).into());
-                }
-                return Err(FileError::Truncated {
-                    path: path.to_string(),
-                    frames,
-                    offset,
-                }
-                .into());
+                return Err(ended_inside(reader.data(), format, path, frames, offset).into());
             }
             Err(PcapError::ReadError) => {
                 return Err(err_read(io::Error::other("read failed")).into());
@@ -320,14 +299,7 @@ pub fn read_mapped(
             (Parser::Legacy(parse), consumed, ifaces)
         }
         // The file ends inside the header it starts (even a damaged one): cut short.
-        Err(_) if head.len() < prefix_len(head) => {
-            return Err(FileError::Truncated {
-                path: path.to_string(),
-                frames: 0,
-                offset: 0,
-            }
-            .into())
-        }
+        Err(_) if head.len() < prefix_len(head) => return Err(truncated(path, 0, 0).into()),
         // What the stream reader says too: pcap-parser tries a pcap header after a failed
         // section header, and reports that attempt.
         Err(_) => {
@@ -374,18 +346,10 @@ pub fn read_mapped(
                     nom::Needed::Unknown => rest.len(),
                 };
                 let at_end = window.offset() + window.bytes().len() as u64 >= size;
-                let what = match claim_too_large(rest, format) {
-                    Some(what) => what,
-                    None if at_end && total < MAX_BLOCK => {
-                        return Err(FileError::Truncated {
-                            path: path.to_string(),
-                            frames,
-                            offset: pos,
-                        }
-                        .into())
-                    }
-                    None => too_large_block(),
-                };
+                if at_end && total < MAX_BLOCK {
+                    return Err(ended_inside(rest, format, path, frames, pos).into());
+                }
+                let what = claim_too_large(rest, format).unwrap_or_else(too_large_block);
                 return Err(corrupt(path, frames, pos, what).into());
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
@@ -568,6 +532,23 @@ fn describe(e: &PcapError<&[u8]>) -> String {
         PcapError::NomError(_, kind) => format!("malformed block ({kind:?})"),
         PcapError::OwnedNomError(_, kind) => format!("malformed block ({kind:?})"),
         other => format!("{other:?}"),
+    }
+}
+
+fn truncated(path: &str, frames: u64, offset: u64) -> FileError {
+    FileError::Truncated {
+        path: path.to_string(),
+        frames,
+        offset,
+    }
+}
+
+/// The input ends inside the block or record at the start of `data`: damage when it claims more
+/// than any we accept, else the file is cut short.
+fn ended_inside(data: &[u8], format: Format, path: &str, frames: u64, offset: u64) -> FileError {
+    match claim_too_large(data, format) {
+        Some(what) => corrupt(path, frames, offset, what),
+        None => truncated(path, frames, offset),
     }
 }
 

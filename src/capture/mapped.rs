@@ -92,9 +92,10 @@ impl MappedFile {
 /// Maps `len` bytes of `file` from `offset`, read-only.
 #[allow(unsafe_code)]
 fn map(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
-    // SAFETY: the map is read-only and netlens never writes the file. Another program could still change or truncate it while it is mapped: a change shows
-    // as changed bytes, which the parsers treat like any input; a truncation past a page in use
-    // raises SIGBUS, narrowed by the size check in `window_at` (see the module comment).
+    // SAFETY: the map is read-only and netlens never writes the file. Another program could
+    // still change or truncate it while it is mapped: a change shows as changed bytes, which
+    // the parsers treat like any input; a truncation past a page in use raises SIGBUS,
+    // narrowed by the size check in `window_at` (see the module comment).
     unsafe { MmapOptions::new().offset(offset).len(len).map(file) }
 }
 

@@ -207,9 +207,13 @@ impl Shards {
         self.senders.is_empty()
     }
 
-    /// The frames that follow lie in `window`. Batches holding frames of the previous window
-    /// are sent first, so a batch needs only one.
+    /// The frames that follow lie in `window` (called for every frame of a mapped file). When
+    /// it is a new one, batches holding frames of the previous window are sent first, so a
+    /// batch needs only one.
     pub fn share(&mut self, window: &Arc<Window>) {
+        if self.window.as_ref().is_some_and(|w| Arc::ptr_eq(w, window)) {
+            return;
+        }
         for i in 0..self.pending.len() {
             if self.pending.get(i).is_some_and(|b| b.window.is_some()) {
                 self.send(i);
