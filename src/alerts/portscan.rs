@@ -10,15 +10,19 @@
 //! Counts are distinct ports (or targets) within a sliding window of packet time. ACK and UDP
 //! scans are not detected (an ACK probe looks like any segment of a flow midway).
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+
+use hashbrown::DefaultHashBuilder;
 
 use serde_json::json;
 use wire::packet::{TcpFlags, Transport};
 
 use super::bounded::Bounded;
 use super::config::PortScanConfig;
-use super::window::{secs_ns, Distinct, Sliding};
+use super::window::{secs_ns, Distinct, SlidingCounts};
 use super::{Detector, Interest, Raise, Seen, Severity};
+use crate::engine::flow::addr_bits;
 use crate::time::Timestamp;
 
 /// The flag pattern of a probe (nmap's names).
@@ -78,11 +82,12 @@ struct Tag {
     refused: bool,
 }
 
-/// Probes of one source toward one target (vertical) or one port (horizontal).
+/// Probes of one source toward one target (vertical) or one port (horizontal) that wait for
+/// their answer or failed. A window that holds neither is dropped (see [`Probes::can_go`]): the
+/// probes answered with a SYN-ACK are counted in [`PortScan::opened`], 13 bytes a window key
+/// instead of a window.
 struct Probes<T> {
     window: Distinct<T, Tag>,
-    /// Probes answered with a SYN-ACK in about the last window.
-    opened: Sliding,
     /// Set once the window raised (most never do, so it is boxed: 8 bytes a window, not 24).
     episode: Option<Box<Episode>>,
     /// The last probe or answer seen: a window quiet for its whole length holds nothing that
@@ -107,7 +112,6 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     fn new(threshold: usize) -> Self {
         Probes {
             window: Distinct::new(threshold.saturating_mul(2)),
-            opened: Sliding::default(),
             episode: None,
             last: Timestamp(i64::MIN),
         }
@@ -152,12 +156,24 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     }
 
     /// Failed probes to raise on, if this window should raise: enough of them (or enough
-    /// stealth ones), and at least two thirds of the attempts failed.
-    fn ready(&self, now: Timestamp, scan: &PortScan, threshold: usize) -> Option<usize> {
+    /// stealth ones), and at least two thirds of the attempts failed. `key` is the window's
+    /// in [`PortScan::opened`].
+    fn ready(&self, now: Timestamp, scan: &PortScan, threshold: usize, key: u64) -> Option<usize> {
         let (failed, stealth) = self.failed(now, scan.grace_ns);
         let enough = failed >= threshold || stealth >= scan.stealth_probes;
-        let mostly_failed = failed as u64 >= 2 * self.opened.at(now, scan.window_ns);
-        (enough && mostly_failed).then_some(failed)
+        let mostly_failed = || failed as u64 >= 2 * scan.opened.at(key, now, scan.window_ns);
+        (enough && mostly_failed()).then_some(failed)
+    }
+
+    /// Nothing waits for an answer, nothing failed, nothing was reported, and the window owns
+    /// no heap: it can go. A window that needed the heap (a source with several probes in
+    /// flight) stays until it is quiet, so its next probes reuse the heap instead of asking
+    /// for it again on every connection.
+    fn can_go(&self) -> bool {
+        self.window.items().next().is_none()
+            && self.window.overflow == 0
+            && self.episode.is_none()
+            && !self.window.on_heap()
     }
 
     /// Starts the next window after a raise: the failed probes (and the overflow) are counted
@@ -183,7 +199,6 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
         self.window.overflow = 0;
         self.window
             .remove_where(|(_, t, tag)| tag.refused || now.0.saturating_sub(t.0) >= grace_ns);
-        self.opened.reset();
         total
     }
 }
@@ -205,6 +220,11 @@ pub struct PortScan {
     stealth_probes: usize,
     vertical: Bounded<(IpAddr, IpAddr), Probes<u16>>,
     horizontal: Bounded<(IpAddr, u16), Probes<IpAddr>>,
+    /// Probes answered with a SYN-ACK in about the last window, per window key (hashed with
+    /// `keys`). Kept apart from the windows because most windows are a client's connections
+    /// that worked: they need a count, not a window.
+    opened: SlidingCounts,
+    keys: DefaultHashBuilder,
 }
 
 impl PortScan {
@@ -218,6 +238,49 @@ impl PortScan {
             stealth_probes: c.stealth_probes.max(1),
             vertical: Bounded::new(max_tracked),
             horizontal: Bounded::new(max_tracked),
+            // A key's counts take 13 bytes, a window's probes up to 3 KB: room for more.
+            opened: SlidingCounts::new(max_tracked.saturating_mul(4)),
+            keys: DefaultHashBuilder::default(),
+        }
+    }
+
+    /// The key of a vertical window in `opened`. The tags keep a vertical window apart from a
+    /// horizontal one, and an IPv4 address from the IPv6 address with the same bits.
+    fn vertical_key(&self, scanner: IpAddr, target: IpAddr) -> u64 {
+        let kinds = u8::from(scanner.is_ipv4()) << 1 | u8::from(target.is_ipv4());
+        self.keys
+            .hash_one((0u8, kinds, addr_bits(scanner), addr_bits(target)))
+    }
+
+    /// The key of a horizontal window in `opened`.
+    fn horizontal_key(&self, scanner: IpAddr, port: u16) -> u64 {
+        self.keys
+            .hash_one((1u8, u8::from(scanner.is_ipv4()), addr_bits(scanner), port))
+    }
+
+    /// A probe of `scanner` toward `target`'s `port` worked: it counts as opened, and leaves
+    /// its windows (which go when nothing else is in them).
+    fn answered(&mut self, now: Timestamp, scanner: IpAddr, target: IpAddr, port: u16) {
+        let w = self.window_ns;
+        let (vk, hk) = (
+            self.vertical_key(scanner, target),
+            self.horizontal_key(scanner, port),
+        );
+        self.opened.add(vk, now, w);
+        self.opened.add(hk, now, w);
+        if let Some(p) = self.vertical.get_mut(&(scanner, target)) {
+            p.window.remove(port);
+            p.last = now;
+            if p.can_go() {
+                self.vertical.remove(&(scanner, target));
+            }
+        }
+        if let Some(p) = self.horizontal.get_mut(&(scanner, port)) {
+            p.window.remove(target);
+            p.last = now;
+            if p.can_go() {
+                self.horizontal.remove(&(scanner, port));
+            }
         }
     }
 }
@@ -234,7 +297,9 @@ impl PortScan {
     ) {
         let (w, grace) = (self.window_ns, self.grace_ns);
         if let Some(v) = self.vertical.get(&(scanner, target)) {
-            if let Some(failed) = v.ready(now, self, self.vertical_ports) {
+            let key = self.vertical_key(scanner, target);
+            if let Some(failed) = v.ready(now, self, self.vertical_ports, key) {
+                self.opened.remove(key);
                 let (pattern, ports) = (v.pattern(), v.latest());
                 let total = self
                     .vertical
@@ -252,7 +317,9 @@ impl PortScan {
             }
         }
         if let Some(h) = self.horizontal.get(&(scanner, port)) {
-            if let Some(failed) = h.ready(now, self, self.horizontal_hosts) {
+            let key = self.horizontal_key(scanner, port);
+            if let Some(failed) = h.ready(now, self, self.horizontal_hosts, key) {
+                self.opened.remove(key);
                 let (pattern, hosts) = (h.pattern(), h.latest());
                 let total = self
                     .horizontal
@@ -293,16 +360,7 @@ impl Detector for PortScan {
         let w = self.window_ns;
         if flags.has(TcpFlags::SYN) && flags.has(TcpFlags::ACK) {
             // The connection worked: not scan evidence.
-            if let Some(p) = self.vertical.get_mut(&(ip.dst, ip.src)) {
-                p.window.remove(tcp.src_port);
-                p.opened.add(now, w);
-                p.last = now;
-            }
-            if let Some(p) = self.horizontal.get_mut(&(ip.dst, tcp.src_port)) {
-                p.window.remove(ip.src);
-                p.opened.add(now, w);
-                p.last = now;
-            }
+            self.answered(now, ip.dst, ip.src, tcp.src_port);
             return;
         }
         if flags.has(TcpFlags::RST) {
@@ -343,7 +401,7 @@ impl Detector for PortScan {
     }
 
     fn evictions(&self) -> u64 {
-        self.vertical.evicted + self.horizontal.evicted
+        self.vertical.evicted + self.horizontal.evicted + self.opened.untracked
     }
 
     /// Windows quiet for a whole window length are dropped: a probe after that finds every
@@ -474,5 +532,70 @@ fn horizontal_raise(
             "window_secs": window_secs,
             "latest_hosts": latest_hosts,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::alerts::config::AlertsConfig;
+
+    fn segment(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn_ack: bool) -> Vec<u8> {
+        let mut frame = Vec::new();
+        let b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, 1, 1024)
+            .syn();
+        let b = if syn_ack { b.ack(1) } else { b };
+        b.write(&mut frame, &[]).unwrap();
+        frame
+    }
+
+    fn inspect(scan: &mut PortScan, ts: i64, frame: &[u8]) -> Vec<Raise> {
+        let packet = wire::decode(wire::LinkType::Ethernet, frame);
+        let seen = Seen {
+            ts: Timestamp(ts),
+            wire_len: frame.len() as u32,
+            packet: &packet,
+        };
+        let mut out = Vec::new();
+        scan.inspect(&seen, &mut out);
+        out
+    }
+
+    /// A busy network is mostly connections that work: they leave a count, not a window.
+    #[test]
+    fn answered_probes_leave_no_window() {
+        let c = AlertsConfig::default();
+        let mut scan = PortScan::new(&c.port_scan, c.max_tracked);
+        let mut ts = 0;
+        for i in 0..2000u16 {
+            let client = [10, 0, (i >> 8) as u8, i as u8];
+            let server = [192, 0, 2, (i % 200) as u8];
+            ts += 1_000_000;
+            assert!(
+                inspect(&mut scan, ts, &segment(client, 40_000, server, 443, false)).is_empty()
+            );
+            assert!(inspect(
+                &mut scan,
+                ts + 1000,
+                &segment(server, 443, client, 40_000, true)
+            )
+            .is_empty());
+        }
+        assert_eq!((scan.vertical.len(), scan.horizontal.len()), (0, 0));
+        assert_eq!(
+            scan.opened.len(),
+            4000,
+            "a vertical and a horizontal key each"
+        );
+        // A probe still waiting for its answer keeps its windows.
+        inspect(
+            &mut scan,
+            ts,
+            &segment([10, 9, 9, 9], 40_000, [192, 0, 2, 1], 22, false),
+        );
+        assert_eq!((scan.vertical.len(), scan.horizontal.len()), (1, 1));
     }
 }

@@ -1,5 +1,6 @@
 //! Counting in packet time: distinct items in a sliding window, and events in a fixed window.
 
+use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 use crate::time::Timestamp;
@@ -55,6 +56,11 @@ impl<T: PartialEq + Copy, G: Copy> Distinct<T, G> {
         self.items.retain(|e| e.0 != item);
     }
 
+    /// The items outgrew the window and live on the heap.
+    pub fn on_heap(&self) -> bool {
+        self.items.spilled()
+    }
+
     pub fn items(&self) -> impl Iterator<Item = &(T, Timestamp, G)> {
         self.items.iter()
     }
@@ -102,47 +108,77 @@ impl Tally {
     }
 }
 
-/// Events in the last window of packet time, estimated from two fixed windows: the current
-/// one's count and the previous one's, weighted by how much of it the last window still
-/// covers (the sliding-window counter of rate limiters). Unlike a [`Tally`], a burst at the
-/// end of one fixed window still counts early in the next, and nothing counts after two.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sliding {
-    /// Where the current fixed window starts (windows follow each other from the first event).
-    start: Timestamp,
-    count: u32,
-    previous: u32,
+/// Events per key in the last window of packet time, each estimated from two fixed windows:
+/// the current one's count and the previous one's, weighted by how much of it the last window
+/// still covers (the sliding-window counter of rate limiters). Unlike a [`Tally`], a burst at
+/// the end of one fixed window still counts early in the next, and nothing counts after two.
+///
+/// The fixed windows are the same for every key, so a key's counts live in two tables, and
+/// the end of a window drops a whole table: a key costs 13 bytes (and its table's share of
+/// slack) while either window holds its events, nothing after. Keys are `u64`s the caller
+/// hashed already (with a key of its own); the tables use their bits as the hash.
+#[derive(Debug)]
+pub struct SlidingCounts {
+    /// Where the current fixed window starts: at the first event, then a window apart.
+    start: Option<Timestamp>,
+    current: HashTable<Counted>,
+    previous: HashTable<Counted>,
+    /// Keys a window holds at most.
+    cap: usize,
+    /// Events not counted because their key was new and the window full (saturating).
+    pub untracked: u64,
 }
 
-impl Sliding {
-    /// Adds one event at `now`.
-    pub fn add(&mut self, now: Timestamp, window_ns: i64) {
-        match self.position(now, window_ns) {
-            (0, _) if self.count > 0 || self.previous > 0 => {}
-            // The next window: the current one becomes the previous.
-            (1, _) => {
-                self.previous = self.count;
-                self.count = 0;
-                self.start = Timestamp(self.start.0.saturating_add(window_ns));
-            }
-            // The first event, or the first after a pause of two windows or more.
-            _ => {
-                *self = Sliding {
-                    start: now,
-                    count: 0,
-                    previous: 0,
-                }
-            }
+/// A key and its count in 12 bytes, where a `(u64, u32)` takes 16.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    key: [u32; 2],
+    count: u32,
+}
+
+impl Counted {
+    fn key(&self) -> u64 {
+        u64::from(self.key[0]) << 32 | u64::from(self.key[1])
+    }
+}
+
+impl SlidingCounts {
+    pub fn new(cap: usize) -> Self {
+        SlidingCounts {
+            start: None,
+            current: HashTable::new(),
+            previous: HashTable::new(),
+            cap: cap.max(1),
+            untracked: 0,
         }
-        self.count = self.count.saturating_add(1);
     }
 
-    /// About how many events fell in the window of packet time that ends at `now`, rounded
-    /// up (this counts what worked: it errs towards fewer alerts).
-    pub fn at(&self, now: Timestamp, window_ns: i64) -> u64 {
-        let (current, previous, into) = match self.position(now, window_ns) {
-            (0, into) => (self.count, self.previous, into),
-            (1, into) => (0, self.count, into),
+    /// Adds one event of `key` at `now`.
+    pub fn add(&mut self, key: u64, now: Timestamp, window_ns: i64) {
+        self.advance(now, window_ns);
+        if let Some(e) = self.current.find_mut(key, |e| e.key() == key) {
+            e.count = e.count.saturating_add(1);
+        } else if self.current.len() < self.cap {
+            let e = Counted {
+                key: [(key >> 32) as u32, key as u32],
+                count: 1,
+            };
+            self.current.insert_unique(key, e, Counted::key);
+        } else {
+            self.untracked = self.untracked.saturating_add(1);
+        }
+    }
+
+    /// About how many events of `key` fell in the window of packet time that ends at `now`,
+    /// rounded up.
+    pub fn at(&self, key: u64, now: Timestamp, window_ns: i64) -> u64 {
+        let Some(start) = self.start else {
+            return 0;
+        };
+        let count = |t: &HashTable<Counted>| t.find(key, |e| e.key() == key).map_or(0, |e| e.count);
+        let (current, previous, into) = match position(start, now, window_ns) {
+            (0, into) => (count(&self.current), count(&self.previous), into),
+            (1, into) => (0, count(&self.current), into),
             _ => (0, 0, 0),
         };
         let w = u128::from(window_ns.unsigned_abs().max(1));
@@ -151,17 +187,45 @@ impl Sliding {
         u64::from(current) + u64::try_from(weighted).unwrap_or(u64::MAX)
     }
 
-    /// How many whole windows `now` is past the current one's start (0: inside it; also for a
-    /// time before it), and how far into its own window it is.
-    fn position(&self, now: Timestamp, window_ns: i64) -> (i64, i64) {
-        let w = window_ns.max(1);
-        let elapsed = now.0.saturating_sub(self.start.0).max(0);
-        (elapsed / w, elapsed % w)
+    /// Forgets the events of `key`.
+    pub fn remove(&mut self, key: u64) {
+        for t in [&mut self.current, &mut self.previous] {
+            if let Ok(e) = t.find_entry(key, |e| e.key() == key) {
+                e.remove();
+            }
+        }
     }
 
-    pub fn reset(&mut self) {
-        *self = Sliding::default();
+    /// Keys with events in either window.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
     }
+
+    /// Moves the fixed windows on to the one `now` falls in.
+    fn advance(&mut self, now: Timestamp, window_ns: i64) {
+        let start = *self.start.get_or_insert(now);
+        match position(start, now, window_ns) {
+            (0, _) => return,
+            (1, _) => self.previous = std::mem::take(&mut self.current),
+            // Two windows or more since the current one began: nothing is left of either.
+            _ => {
+                self.previous = HashTable::new();
+                self.current = HashTable::new();
+            }
+        }
+        let w = window_ns.max(1);
+        let whole = now.0.saturating_sub(start.0) / w;
+        self.start = Some(Timestamp(start.0.saturating_add(whole.saturating_mul(w))));
+    }
+}
+
+/// How many whole windows `now` is past a window that starts at `start` (0: inside it; also
+/// for a time before it), and how far into its own window it is.
+fn position(start: Timestamp, now: Timestamp, window_ns: i64) -> (i64, i64) {
+    let w = window_ns.max(1);
+    let elapsed = now.0.saturating_sub(start.0).max(0);
+    (elapsed / w, elapsed % w)
 }
 
 /// Nanoseconds in `secs` seconds, saturating.
@@ -210,27 +274,49 @@ mod tests {
     #[test]
     fn sliding_counts_weigh_the_previous_window_by_what_is_left_of_it() {
         let w = secs_ns(60);
-        let mut s = Sliding::default();
+        let (a, b) = (7, 8);
+        let mut s = SlidingCounts::new(10);
         for i in 0..120 {
-            s.add(Timestamp(t(10).0 + i * secs_ns(1) / 2), w); // 2 a second in [10, 70)
+            s.add(a, Timestamp(t(10).0 + i * secs_ns(1) / 2), w); // 2 a second in [10, 70)
         }
-        assert_eq!(s.at(t(69), w), 120);
+        assert_eq!(s.at(a, t(69), w), 120);
+        assert_eq!(s.at(b, t(69), w), 0, "another key");
         // At 70 a new fixed window begins: the last 60 s still hold all 120.
-        assert_eq!(s.at(t(70), w), 120);
+        assert_eq!(s.at(a, t(70), w), 120);
         // At 100, half of [10, 70) is still in the last 60 s: 60.
-        assert_eq!(s.at(t(100), w), 60);
-        s.add(t(100), w);
-        assert_eq!(s.at(t(100), w), 61);
+        assert_eq!(s.at(a, t(100), w), 60);
+        s.add(a, t(100), w);
+        s.add(b, t(100), w);
+        assert_eq!(s.at(a, t(100), w), 61);
+        assert_eq!(s.at(b, t(100), w), 1);
         assert_eq!(
-            s.at(t(129), w),
+            s.at(a, t(129), w),
             1 + 2,
             "one event now, a sixtieth of 120 rounded up"
         );
-        // Two windows after the last event, nothing is left.
-        assert_eq!(s.at(t(190), w), 0);
-        s.add(t(300), w);
-        assert_eq!(s.at(t(300), w), 1, "a fresh start after a long pause");
-        s.reset();
-        assert_eq!(s.at(t(300), w), 0);
+        // Two windows after the last event, nothing is left, and the tables are empty.
+        assert_eq!(s.at(a, t(190), w), 0);
+        s.add(b, t(300), w);
+        assert_eq!(s.at(b, t(300), w), 1, "a fresh start after a long pause");
+        assert_eq!(s.at(a, t(300), w), 0);
+        assert_eq!(s.len(), 1);
+        s.remove(b);
+        assert_eq!(s.at(b, t(300), w), 0);
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn sliding_counts_hold_at_most_cap_keys_a_window() {
+        let w = secs_ns(60);
+        let mut s = SlidingCounts::new(2);
+        for key in 0..5 {
+            s.add(key, t(1), w);
+        }
+        s.add(0, t(2), w);
+        assert_eq!((s.at(0, t(2), w), s.at(4, t(2), w)), (2, 0));
+        assert_eq!(s.untracked, 3);
+        // The next window has room again: the full one is only the previous now.
+        s.add(4, t(62), w);
+        assert_eq!(s.at(4, t(62), w), 1);
     }
 }
