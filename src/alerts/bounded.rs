@@ -22,7 +22,8 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 
     /// The entry for `key`, made by `make` when new (evicting the idlest entry if full).
     pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        if self.map.get(&key).is_none() && self.map.len() >= self.cap {
+        // The length first: the lookup is needed only when the table is full.
+        if self.map.len() >= self.cap && self.map.get(&key).is_none() {
             self.map.pop_oldest();
             self.evicted += 1;
         }

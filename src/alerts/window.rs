@@ -1,5 +1,6 @@
 //! Counting in packet time: distinct items in a sliding window, and events in a fixed window.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 
@@ -156,16 +157,19 @@ impl SlidingCounts {
     /// Adds one event of `key` at `now`.
     pub fn add(&mut self, key: u64, now: Timestamp, window_ns: i64) {
         self.advance(now, window_ns);
-        if let Some(e) = self.current.find_mut(key, |e| e.key() == key) {
-            e.count = e.count.saturating_add(1);
-        } else if self.current.len() < self.cap {
-            let e = Counted {
-                key: [(key >> 32) as u32, key as u32],
-                count: 1,
-            };
-            self.current.insert_unique(key, e, Counted::key);
-        } else {
-            self.untracked = self.untracked.saturating_add(1);
+        let full = self.current.len() >= self.cap;
+        match self.current.entry(key, |e| e.key() == key, Counted::key) {
+            Entry::Occupied(mut e) => {
+                let e = e.get_mut();
+                e.count = e.count.saturating_add(1);
+            }
+            Entry::Vacant(_) if full => self.untracked = self.untracked.saturating_add(1),
+            Entry::Vacant(e) => {
+                e.insert(Counted {
+                    key: [(key >> 32) as u32, key as u32],
+                    count: 1,
+                });
+            }
         }
     }
 
