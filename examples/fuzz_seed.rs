@@ -8,7 +8,8 @@
 //! - `pcap_reader/`: each capture file as a whole (files over 256 KiB are left out: libFuzzer
 //!   mutates large inputs slowly, and the small ones cover the same formats);
 //! - `decode/`: single frames, each prefixed by its link selector;
-//! - `engine/`: the first frames of each capture as one engine input;
+//! - `engine/` and `detectors/`: the first frames of each capture as one input (both targets
+//!   read the same layout);
 //! - `app_extractors/`: transport payloads the decoder found.
 //!
 //! Seeds are named by a hash of their content, so identical seeds are written once.
@@ -69,7 +70,13 @@ fn main() -> ExitCode {
 }
 
 fn run(captures: &Path, out: &Path) -> io::Result<usize> {
-    for target in ["decode", "pcap_reader", "app_extractors", "engine"] {
+    for target in [
+        "decode",
+        "pcap_reader",
+        "app_extractors",
+        "engine",
+        "detectors",
+    ] {
         std::fs::create_dir_all(out.join(target))?;
     }
     let mut w = Writer {
@@ -141,6 +148,7 @@ fn run(captures: &Path, out: &Path) -> io::Result<usize> {
         }
         if !engine.is_empty() {
             w.put("engine", &engine)?;
+            w.put("detectors", &engine)?;
         }
     }
     Ok(w.written)

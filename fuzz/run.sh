@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets, one at a time, each for SECONDS, and prints what each reached.
 #
-#   fuzz/run.sh TARGET SECONDS     # one of: decode pcap_reader app_extractors engine
+#   fuzz/run.sh TARGET SECONDS     # one of: decode pcap_reader app_extractors engine detectors
 #   fuzz/run.sh all SECONDS        # each target in turn, SECONDS each
 #
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`). Seeds come from
@@ -13,7 +13,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-targets=(decode pcap_reader app_extractors engine)
+targets=(decode pcap_reader app_extractors engine detectors)
 
 if [ $# -lt 2 ]; then
     echo "usage: $0 {${targets[*]// /|}|all} SECONDS [libFuzzer args...]" >&2

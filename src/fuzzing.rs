@@ -20,6 +20,7 @@ use wire::link::Mac;
 use wire::packet::{App, Apps};
 use wire::{LinkType, Packet};
 
+use crate::alerts::{self, AlertEngine, AlertSummary, AlertsConfig};
 use crate::capture::file;
 use crate::capture::mapped::MappedFile;
 use crate::capture::{Flow, Frame, IfaceId};
@@ -303,6 +304,51 @@ pub fn engine(data: &[u8]) {
     );
     assert!(written.is_ok(), "JSON report failed: {written:?}");
     let _ = out.write_all(report::text(&engine, &info, &Palette::new(true)).as_bytes());
+}
+
+/// Target `detectors`: the engine target's frames through every alert detector, with tiny
+/// tables and low thresholds so that raising, merging, eviction and the end of windows all run;
+/// then the end of input, each alert's console line, and the alert report in text and JSON.
+/// Returns what was raised (the replay test checks that its hand-made input reaches them all).
+pub fn detectors(data: &[u8]) -> AlertSummary {
+    let mut c = AlertsConfig {
+        max_tracked: 8,
+        ..AlertsConfig::default()
+    };
+    c.port_scan.window_secs = 10;
+    c.port_scan.vertical_ports = 3;
+    c.port_scan.horizontal_hosts = 3;
+    c.port_scan.stealth_probes = 2;
+    c.syn_flood.half_open_per_sec = 3;
+    c.rate.global_pps = 6;
+    c.rate.global_bps = 40_000;
+    c.rate.host_pps = 3;
+    c.rate.host_bps = 20_000;
+    c.external.enabled = Some(true);
+    c.external.new_remote = true;
+    c.arp.gratuitous = 2;
+    c.arp.window_secs = 5;
+    c.arp.learn_secs = 1;
+    c.dns.max_name_len = 20;
+    c.dns.entropy_min_len = 4;
+    c.dns.suspicious_names = 2;
+    c.dns.nxdomain = 2;
+    c.dns.window_secs = 10;
+    let mut alerts = AlertEngine::new(&c, &HomeNet::new(HomeNet::default_nets()));
+    let palette = Palette::new(true);
+    for (link, ts, bytes) in engine_frames(data) {
+        let packet = wire::decode(link, bytes);
+        alerts.inspect(ts, u32::try_from(bytes.len()).unwrap_or(u32::MAX), &packet);
+        for alert in alerts.take_new() {
+            let line = crate::alerts::console::line(alert, &palette);
+            assert!(!line.contains('\n'), "an alert line spans lines: {line:?}");
+        }
+    }
+    let summary = alerts.finish();
+    let _ = alerts::report::text(&summary, &palette);
+    let json = serde_json::to_string(&alerts::report::json(&summary));
+    assert!(json.is_ok(), "alert JSON failed: {json:?}");
+    summary
 }
 
 /// What a host row shows, sorted by address, comparable.

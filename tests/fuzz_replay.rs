@@ -64,6 +64,48 @@ fn engine_regressions() {
     replay("engine", fuzzing::engine);
 }
 
+#[test]
+fn detectors_regressions() {
+    replay("detectors", |data| {
+        fuzzing::detectors(data);
+    });
+}
+
+/// The target's thresholds are low enough that its hand-made input makes every detector raise,
+/// so the fuzzer starts from inputs that reach the raising and merging code.
+#[test]
+fn detectors_target_reaches_every_detector() {
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_regressions/detectors/every-detector-raises");
+    let summary = fuzzing::detectors(&std::fs::read(input).unwrap());
+    let mut raised: Vec<(&str, &str)> = summary
+        .alerts
+        .iter()
+        .map(|a| (a.detector, a.kind))
+        .collect();
+    raised.sort_unstable();
+    raised.dedup();
+    assert_eq!(
+        raised,
+        [
+            ("arp_spoof", "gratuitous_storm"),
+            ("arp_spoof", "mac_change"),
+            ("cleartext", "ftp"),
+            ("cleartext", "telnet"),
+            ("dns", "nxdomain_burst"),
+            ("dns", "tunnel"),
+            ("external", "leaving_home"),
+            ("new_device", "mac"),
+            ("new_remote", "first_contact"),
+            ("port_scan", "horizontal"),
+            ("port_scan", "vertical"),
+            ("rate", "global"),
+            ("rate", "host"),
+            ("syn_flood", "half_open"),
+        ]
+    );
+}
+
 /// Frames of one capture, as (DLT, time in ns, bytes).
 fn frames_of(bytes: &[u8]) -> Vec<(u32, i64, Vec<u8>)> {
     let mut frames = Vec::new();
@@ -78,7 +120,7 @@ fn frames_of(bytes: &[u8]) -> Vec<(u32, i64, Vec<u8>)> {
 
 /// The whole tcpdump corpus through every target: each file through the reader, each frame
 /// through the decoder and renderer and its payload through the extractors, each file's frames
-/// (up to 256 KiB of them) as one engine input. These are also the fuzzers' seeds
+/// (up to 256 KiB of them) as one input of the engine and of the detectors. These are also the fuzzers' seeds
 /// (`examples/fuzz_seed.rs`).
 #[test]
 fn tcpdump_corpus_through_every_target() {
@@ -113,6 +155,7 @@ fn tcpdump_corpus_through_every_target() {
             }
         }
         fuzzing::engine(&engine_input);
+        fuzzing::detectors(&engine_input);
     }
     assert!(files > 800, "only {files} corpus files");
     assert!(frames_seen > 9_000, "only {frames_seen} frames");
