@@ -42,16 +42,113 @@ pub struct Rate {
     /// counting (two hash updates a packet) starts only once the global count reaches a host
     /// limit; then these are replayed into `hosts`, and the counts are exactly what counting
     /// from the start gives.
-    pending: Vec<(IpAddr, Option<IpAddr>, u32)>,
+    pending: Deferred,
     /// `hosts` is being counted directly for the rest of this second.
     counting: bool,
     max_hosts: usize,
     untracked: u64,
 }
 
-/// Most deferred packets per second (20 MB); past it counting starts anyway (memory stays
-/// bounded when only a bit-rate limit is set and packets are small).
+/// Most deferred packets per second (8.4 MB of IPv4, 19 MB of IPv6); past it counting starts
+/// anyway (memory stays bounded when only a bit-rate limit is set and packets are small).
 const MAX_PENDING: usize = 1 << 19;
+
+/// Packets (source, destination if not the source, length) kept in arrival order, packed in
+/// 32-bit words: a tag that says which addresses follow and of which family, the addresses (one
+/// word for IPv4, four for IPv6), the length. An IPv4 packet takes 16 bytes where a
+/// `(IpAddr, Option<IpAddr>, u32)` takes 40: at 100,000 packets a second, 2.1 MB instead of 5.2.
+#[derive(Debug, Default)]
+struct Deferred {
+    words: Vec<u32>,
+    packets: usize,
+}
+
+/// Tag bits of a deferred packet.
+const SRC_V6: u32 = 1;
+const HAS_DST: u32 = 2;
+const DST_V6: u32 = 4;
+
+impl Deferred {
+    fn push(&mut self, src: IpAddr, dst: Option<IpAddr>, len: u32) {
+        self.packets += 1;
+        if let (IpAddr::V4(s), Some(IpAddr::V4(d))) = (src, dst) {
+            // Most packets: one copy of four words.
+            self.words
+                .extend_from_slice(&[HAS_DST, u32::from(s), u32::from(d), len]);
+            return;
+        }
+        let tag_at = self.words.len();
+        self.words.push(0);
+        let mut tag = self.put(src, SRC_V6);
+        if let Some(dst) = dst {
+            tag |= HAS_DST | self.put(dst, DST_V6);
+        }
+        self.words.push(len);
+        if let Some(t) = self.words.get_mut(tag_at) {
+            *t = tag;
+        }
+    }
+
+    /// Appends `addr`; returns `v6_tag` for an IPv6 address.
+    fn put(&mut self, addr: IpAddr, v6_tag: u32) -> u32 {
+        match addr {
+            IpAddr::V4(a) => {
+                self.words.push(u32::from(a));
+                0
+            }
+            IpAddr::V6(a) => {
+                let b = a.to_bits();
+                self.words.extend_from_slice(&[
+                    (b >> 96) as u32,
+                    (b >> 64) as u32,
+                    (b >> 32) as u32,
+                    b as u32,
+                ]);
+                v6_tag
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.packets
+    }
+
+    fn clear(&mut self) {
+        self.words.clear();
+        self.packets = 0;
+    }
+
+    /// The packets in the order they were pushed.
+    fn iter(&self) -> impl Iterator<Item = (IpAddr, Option<IpAddr>, u32)> + '_ {
+        let mut rest = self.words.as_slice();
+        std::iter::from_fn(move || {
+            let (&tag, after) = rest.split_first()?;
+            rest = after;
+            let src = take_addr(&mut rest, tag & SRC_V6 != 0)?;
+            let dst = match tag & HAS_DST {
+                0 => None,
+                _ => Some(take_addr(&mut rest, tag & DST_V6 != 0)?),
+            };
+            let (&len, after) = rest.split_first()?;
+            rest = after;
+            Some((src, dst, len))
+        })
+    }
+}
+
+/// The address at the start of `rest`, which moves past it.
+fn take_addr(rest: &mut &[u32], v6: bool) -> Option<IpAddr> {
+    if v6 {
+        let (w, after) = rest.split_first_chunk::<4>()?;
+        *rest = after;
+        let bits = w.iter().fold(0u128, |b, &w| b << 32 | u128::from(w));
+        Some(IpAddr::from(std::net::Ipv6Addr::from_bits(bits)))
+    } else {
+        let (&w, after) = rest.split_first()?;
+        *rest = after;
+        Some(IpAddr::from(std::net::Ipv4Addr::from(w)))
+    }
+}
 
 impl Rate {
     pub fn new(c: &RateConfig, max_tracked: usize) -> Self {
@@ -60,7 +157,7 @@ impl Rate {
             second: None,
             global: Second::default(),
             hosts: HashMap::new(),
-            pending: Vec::new(),
+            pending: Deferred::default(),
             counting: false,
             max_hosts: max_tracked.max(1),
             untracked: 0,
@@ -125,7 +222,7 @@ impl Detector for Rate {
         };
         let dst = (ip.dst != ip.src).then_some(ip.dst);
         if !self.counting {
-            self.pending.push((ip.src, dst, seen.wire_len));
+            self.pending.push(ip.src, dst, seen.wire_len);
             // Could any host be over a limit now? Not while everything together is not.
             let reachable = (self.c.host_pps > 0 && pps > self.c.host_pps)
                 || (self.c.host_bps > 0 && bps > self.c.host_bps);
@@ -134,7 +231,7 @@ impl Detector for Rate {
             }
             self.counting = true;
             let pending = std::mem::take(&mut self.pending);
-            for &(src, dst, len) in &pending {
+            for (src, dst, len) in pending.iter() {
                 for host in std::iter::once(src).chain(dst) {
                     self.count(now, host, len, out);
                 }
@@ -179,6 +276,35 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[test]
+    fn deferred_packets_come_back_as_they_went_in() {
+        let v4 = |a, b, c, d| IpAddr::from([a, b, c, d]);
+        let v6 = |last| {
+            IpAddr::from([
+                0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last,
+            ])
+        };
+        let packets = [
+            (v4(10, 0, 0, 1), Some(v4(10, 0, 0, 2)), 60),
+            (v6(1), Some(v6(2)), 1500),
+            (v4(10, 0, 0, 1), None, 0),
+            (v6(3), None, u32::MAX),
+            (v4(192, 168, 0, 1), Some(v6(4)), 7),
+            (v6(5), Some(v4(172, 16, 0, 1)), 9000),
+        ];
+        let mut d = Deferred::default();
+        for _ in 0..2 {
+            for &(src, dst, len) in &packets {
+                d.push(src, dst, len);
+            }
+            assert_eq!(d.len(), packets.len());
+            assert_eq!(d.iter().collect::<Vec<_>>(), packets);
+            assert_eq!(d.words.len(), 4 + 10 + 3 + 6 + 7 + 7);
+            d.clear();
+            assert_eq!(d.iter().count(), 0);
+        }
+    }
+
     /// Counting per host only once the global count could reach a host limit raises exactly
     /// what counting every packet from the start raises: same hosts, same times, same values.
     #[test]
@@ -190,7 +316,7 @@ mod tests {
             state ^= state << 5;
             state
         };
-        for (host_pps, host_bps) in [(40, 0), (0, 30_000), (25, 20_000), (1, 0)] {
+        for (host_pps, host_bps) in [(30, 0), (0, 30_000), (25, 20_000), (1, 0)] {
             let config = RateConfig {
                 enabled: true,
                 global_pps: 0,
@@ -205,15 +331,22 @@ mod tests {
             let mut expected = Vec::new();
             for i in 0..3000u32 {
                 let r = rand();
-                let src = [10, 0, 0, (r % 6) as u8];
-                let dst = [10, 0, 1, ((r >> 8) % 4) as u8];
+                // A third of the hosts speak IPv6 (the deferred packets pack both families).
+                let (s, d) = ((r % 6) as u8, ((r >> 8) % 4) as u8);
+                let ip = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]);
+                let (ip, src, dst) = if s % 3 == 0 {
+                    let (src, dst) = (
+                        [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, s],
+                        [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, d],
+                    );
+                    (ip.ipv6(src, dst, 64), IpAddr::from(src), IpAddr::from(dst))
+                } else {
+                    let (src, dst) = ([10, 0, 0, s], [10, 0, 1, d]);
+                    (ip.ipv4(src, dst, 64), IpAddr::from(src), IpAddr::from(dst))
+                };
                 let payload = vec![0u8; (r >> 16) as usize % 400];
                 let mut frame = Vec::new();
-                etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
-                    .ipv4(src, dst, 64)
-                    .udp(1000, 2000)
-                    .write(&mut frame, &payload)
-                    .unwrap();
+                ip.udp(1000, 2000).write(&mut frame, &payload).unwrap();
                 let packet = wire::decode(wire::LinkType::Ethernet, &frame);
                 // 3000 packets over 20 seconds, bursty.
                 let ts = Timestamp(i64::from(i / 150) * Timestamp::NANOS_PER_SEC + i64::from(i));
@@ -224,7 +357,7 @@ mod tests {
                 };
                 rate.inspect(&seen, &mut raised);
                 let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
-                for host in [IpAddr::from(src), IpAddr::from(dst)] {
+                for host in [src, dst] {
                     let e = reference.entry((sec, host)).or_default();
                     e.0 += 1;
                     e.1 += frame.len() as u64 * 8;
@@ -246,7 +379,10 @@ mod tests {
                     )
                 })
                 .collect();
-            assert!(!expected.is_empty(), "the limits must be crossed");
+            assert!(
+                !expected.is_empty(),
+                "the limits must be crossed: {host_pps} pps, {host_bps} bit/s"
+            );
             assert_eq!(got, expected, "limits {host_pps} pps, {host_bps} bit/s");
         }
     }
