@@ -115,7 +115,7 @@ impl Tally {
 /// the end of one fixed window still counts early in the next, and nothing counts after two.
 ///
 /// The fixed windows are the same for every key, so a key's counts live in two tables, and
-/// the end of a window drops a whole table: a key costs 13 bytes (and its table's share of
+/// the end of a window empties a whole table: a key costs 13 bytes (and its table's share of
 /// slack) while either window holds its events, nothing after. Keys are `u64`s the caller
 /// hashed already (with a key of its own); the tables use their bits as the hash.
 #[derive(Debug)]
@@ -209,13 +209,18 @@ impl SlidingCounts {
     /// Moves the fixed windows on to the one `now` falls in.
     fn advance(&mut self, now: Timestamp, window_ns: i64) {
         let start = *self.start.get_or_insert(now);
+        // The tables are emptied, not dropped: their room is used again by the next window,
+        // so a steady stream of connections does not allocate once a window.
         match position(start, now, window_ns) {
             (0, _) => return,
-            (1, _) => self.previous = std::mem::take(&mut self.current),
+            (1, _) => {
+                std::mem::swap(&mut self.previous, &mut self.current);
+                self.current.clear();
+            }
             // Two windows or more since the current one began: nothing is left of either.
             _ => {
-                self.previous = HashTable::new();
-                self.current = HashTable::new();
+                self.previous.clear();
+                self.current.clear();
             }
         }
         let w = window_ns.max(1);
