@@ -156,12 +156,19 @@ impl<T: PartialEq + Copy + Ord> Probes<T> {
     }
 
     /// Failed probes to raise on, if this window should raise: enough of them (or enough
-    /// stealth ones), and at least two thirds of the attempts failed. `key` is the window's
-    /// in [`PortScan::opened`].
-    fn ready(&self, now: Timestamp, scan: &PortScan, threshold: usize, key: u64) -> Option<usize> {
+    /// stealth ones), and at least two thirds of the attempts failed. `key` gives the window's
+    /// key in [`PortScan::opened`]; it is hashed only when there are enough failures, which
+    /// is rare, not on every probe.
+    fn ready(
+        &self,
+        now: Timestamp,
+        scan: &PortScan,
+        threshold: usize,
+        key: impl FnOnce() -> u64,
+    ) -> Option<usize> {
         let (failed, stealth) = self.failed(now, scan.grace_ns);
         let enough = failed >= threshold || stealth >= scan.stealth_probes;
-        let mostly_failed = || failed as u64 >= 2 * scan.opened.at(key, now, scan.window_ns);
+        let mostly_failed = || failed as u64 >= 2 * scan.opened.at(key(), now, scan.window_ns);
         (enough && mostly_failed()).then_some(failed)
     }
 
@@ -297,8 +304,9 @@ impl PortScan {
     ) {
         let (w, grace) = (self.window_ns, self.grace_ns);
         if let Some(v) = self.vertical.get(&(scanner, target)) {
-            let key = self.vertical_key(scanner, target);
+            let key = || self.vertical_key(scanner, target);
             if let Some(failed) = v.ready(now, self, self.vertical_ports, key) {
+                let key = self.vertical_key(scanner, target);
                 self.opened.remove(key);
                 let (pattern, ports) = (v.pattern(), v.latest());
                 let total = self
@@ -317,8 +325,9 @@ impl PortScan {
             }
         }
         if let Some(h) = self.horizontal.get(&(scanner, port)) {
-            let key = self.horizontal_key(scanner, port);
+            let key = || self.horizontal_key(scanner, port);
             if let Some(failed) = h.ready(now, self, self.horizontal_hosts, key) {
+                let key = self.horizontal_key(scanner, port);
                 self.opened.remove(key);
                 let (pattern, hosts) = (h.pattern(), h.latest());
                 let total = self
