@@ -340,7 +340,7 @@ pub fn detectors(data: &[u8]) -> AlertSummary {
         let packet = wire::decode(link, bytes);
         alerts.inspect(ts, u32::try_from(bytes.len()).unwrap_or(u32::MAX), &packet);
         for alert in alerts.take_new() {
-            let line = crate::alerts::console::line(alert, &palette);
+            let line = alerts::console::line(alert, &palette);
             assert!(!line.contains('\n'), "an alert line spans lines: {line:?}");
         }
     }

@@ -120,8 +120,8 @@ fn frames_of(bytes: &[u8]) -> Vec<(u32, i64, Vec<u8>)> {
 
 /// The whole tcpdump corpus through every target: each file through the reader, each frame
 /// through the decoder and renderer and its payload through the extractors, each file's frames
-/// (up to 256 KiB of them) as one input of the engine and of the detectors. These are also the fuzzers' seeds
-/// (`examples/fuzz_seed.rs`).
+/// (up to 256 KiB of them) as one input of the engine and of the detectors. These are also the
+/// fuzzers' seeds (`examples/fuzz_seed.rs`).
 #[test]
 fn tcpdump_corpus_through_every_target() {
     const ENGINE_BYTES: usize = 256 * 1024;

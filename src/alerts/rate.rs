@@ -77,25 +77,19 @@ impl Deferred {
                 .extend_from_slice(&[HAS_DST, u32::from(s), u32::from(d), len]);
             return;
         }
-        let tag_at = self.words.len();
-        self.words.push(0);
-        let mut tag = self.put(src, SRC_V6);
+        let v6 = |addr: IpAddr, bit| if addr.is_ipv6() { bit } else { 0 };
+        let tag = v6(src, SRC_V6) | dst.map_or(0, |d| HAS_DST | v6(d, DST_V6));
+        self.words.push(tag);
+        self.put(src);
         if let Some(dst) = dst {
-            tag |= HAS_DST | self.put(dst, DST_V6);
+            self.put(dst);
         }
         self.words.push(len);
-        if let Some(t) = self.words.get_mut(tag_at) {
-            *t = tag;
-        }
     }
 
-    /// Appends `addr`; returns `v6_tag` for an IPv6 address.
-    fn put(&mut self, addr: IpAddr, v6_tag: u32) -> u32 {
+    fn put(&mut self, addr: IpAddr) {
         match addr {
-            IpAddr::V4(a) => {
-                self.words.push(u32::from(a));
-                0
-            }
+            IpAddr::V4(a) => self.words.push(u32::from(a)),
             IpAddr::V6(a) => {
                 let b = a.to_bits();
                 self.words.extend_from_slice(&[
@@ -104,7 +98,6 @@ impl Deferred {
                     (b >> 32) as u32,
                     b as u32,
                 ]);
-                v6_tag
             }
         }
     }
