@@ -13,6 +13,7 @@ use wire::services::{self, L4};
 use wire::tls::TlsKind;
 use wire::{icmp, Packet};
 
+use super::put;
 use super::style::{Painted, Palette, Untrusted};
 
 /// The label in the protocol column and its color: the application when one was recognised,
@@ -63,11 +64,18 @@ pub fn ip_proto_name(proto: u8) -> &'static str {
 
 /// `addr:port`, with brackets around IPv6 as in URLs.
 pub fn endpoint(out: &mut impl Write, addr: IpAddr, port: Option<u16>) -> io::Result<()> {
-    match (addr, port) {
-        (IpAddr::V4(a), Some(port)) => write!(out, "{a}:{port}"),
-        (IpAddr::V6(a), Some(port)) => write!(out, "[{a}]:{port}"),
-        (a, None) => write!(out, "{a}"),
+    let Some(port) = port else {
+        return put::ip(out, addr);
+    };
+    if addr.is_ipv6() {
+        out.write_all(b"[")?;
+        put::ip(out, addr)?;
+        out.write_all(b"]")?;
+    } else {
+        put::ip(out, addr)?;
     }
+    out.write_all(b":")?;
+    put::int(out, port)
 }
 
 pub fn mac(out: &mut impl Write, m: &[u8; 6]) -> io::Result<()> {
@@ -79,8 +87,8 @@ pub fn mac(out: &mut impl Write, m: &[u8; 6]) -> io::Result<()> {
 }
 
 /// `src → dst` with ports, the service name on the service side, or MACs when there is no IP.
-pub fn endpoints(
-    out: &mut impl Write,
+pub fn endpoints<W: Write>(
+    out: &mut W,
     packet: &Packet<'_>,
     p: &Palette,
     with_service: bool,
@@ -96,14 +104,19 @@ pub fn endpoints(
             let (port, name) = services::service_side(s, d, l4);
             name.map(|n| (port == d, n))
         });
+        let service_name = |out: &mut W, name: &str| {
+            out.write_all(b"(")?;
+            put::painted_str(out, p.dim, name)?;
+            out.write_all(b")")
+        };
         endpoint(out, ip.src, ports.map(|(s, _)| s))?;
         if let Some((false, name)) = service {
-            write!(out, "({})", Painted(p.dim, &name))?;
+            service_name(out, name)?;
         }
-        write!(out, " → ")?;
+        out.write_all(" → ".as_bytes())?;
         endpoint(out, ip.dst, ports.map(|(_, d)| d))?;
         if let Some((true, name)) = service {
-            write!(out, "({})", Painted(p.dim, &name))?;
+            service_name(out, name)?;
         }
         return Ok(());
     }
@@ -122,11 +135,9 @@ pub fn endpoints(
 pub fn hint(out: &mut impl Write, packet: &Packet<'_>, p: &Palette) -> io::Result<()> {
     match packet.transport {
         Transport::Tcp(t) => {
-            write!(
-                out,
-                " [{}]",
-                Painted(p.flags, &t.flags.tcpdump_letters().as_str())
-            )?;
+            out.write_all(b" [")?;
+            put::painted_str(out, p.flags, t.flags.tcpdump_letters().as_str())?;
+            out.write_all(b"]")?;
         }
         Transport::Icmp(i) => {
             write!(out, " {}", icmp::v4_name(i.ty, i.code))?;
@@ -162,7 +173,8 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
     match app {
         App::Dns(d) => {
             let kind = if d.is_response { "response" } else { "query" };
-            write!(out, " {}", Painted(p.dns, &kind))?;
+            out.write_all(b" ")?;
+            put::painted_str(out, p.dns, kind)?;
             if let Some((name, qtype)) = d.question {
                 write!(out, " {} {}", dns::type_name(qtype), Painted(p.app, &name))?;
             }
@@ -174,7 +186,10 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
                 for a in d.answers() {
                     let sep = if first { " → " } else { ", " };
                     match a.data {
-                        RData::A(v4) => write!(out, "{sep}{v4}")?,
+                        RData::A(v4) => {
+                            out.write_all(sep.as_bytes())?;
+                            put::ipv4(out, v4)?;
+                        }
                         RData::Aaaa(v6) => write!(out, "{sep}{v6}")?,
                         RData::Name(n) => write!(out, "{sep}{} {n}", dns::type_name(a.rtype))?,
                         RData::Other => continue,
@@ -185,14 +200,19 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
             Ok(())
         }
         App::Http(HttpSummary::Request { method, path, host }) => {
-            write!(out, " {}", Painted(p.app, method))?;
+            out.write_all(b" ")?;
+            put::painted_str(out, p.app, method)?;
             if let Some(h) = host {
-                write!(out, " {}", Untrusted(h))?;
+                out.write_all(b" ")?;
+                put::untrusted(out, h)?;
             }
-            write!(out, "{}", Untrusted(path))
+            put::untrusted(out, path)
         }
         App::Http(HttpSummary::Response { status, reason }) => {
-            write!(out, " {} {}", Painted(p.app, status), Untrusted(reason))
+            out.write_all(b" ")?;
+            put::painted(out, p.app, |out| put::int(out, *status))?;
+            out.write_all(b" ")?;
+            put::untrusted(out, reason)
         }
         App::Tls(t) => {
             let kind = match t.kind {
@@ -204,12 +224,15 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
                 TlsKind::ApplicationData => "ApplicationData",
                 TlsKind::Heartbeat => "Heartbeat",
             };
-            write!(out, " {kind}")?;
+            out.write_all(b" ")?;
+            out.write_all(kind.as_bytes())?;
             if let Some(sni) = t.sni {
-                write!(out, " sni={}", Painted(p.app, &Untrusted(sni)))?;
+                out.write_all(b" sni=")?;
+                put::painted(out, p.app, |out| put::untrusted(out, sni))?;
             }
             if let Some(alpn) = t.alpn {
-                write!(out, " alpn={}", Untrusted(alpn))?;
+                out.write_all(b" alpn=")?;
+                put::untrusted(out, alpn)?;
             }
             Ok(())
         }
@@ -223,7 +246,10 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
             }
         }
         App::FtpReply(code, text) => write!(out, " {code} {}", Untrusted(text)),
-        App::Ssh(banner) => write!(out, " {}", Untrusted(banner)),
+        App::Ssh(banner) => {
+            out.write_all(b" ")?;
+            put::untrusted(out, banner)
+        }
         App::None => Ok(()),
     }
 }

@@ -4,5 +4,6 @@ pub mod fragments;
 pub mod live_stats;
 pub mod printer;
 pub mod progress;
+pub mod put;
 pub mod report;
 pub mod style;

@@ -10,7 +10,8 @@ use wire::packet::{Net, Stop, Transport};
 use wire::Packet;
 
 use super::fragments::{app, endpoints, hint, proto_label};
-use super::style::{Painted, Palette};
+use super::put;
+use super::style::Palette;
 use crate::capture::Frame;
 
 /// `--mode` values.
@@ -77,21 +78,30 @@ impl<W: Write> Printer<W> {
     pub fn print(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) -> io::Result<()> {
         let p = self.palette;
         let out = &mut self.out;
-        write!(out, "{}", frame.ts.time_of_day())?;
+        out.write_all(&frame.ts.time_of_day().bytes())?;
         if self.iface_names.len() > 1 {
             if let Some(name) = self.iface_names.get(frame.iface.0 as usize) {
-                write!(out, " {}", Painted(p.dim, name))?;
+                out.write_all(b" ")?;
+                put::painted_str(out, p.dim, name)?;
             }
         }
         let (label, style) = proto_label(packet, &p);
-        write!(out, " {} ", Painted(style, &format_args!("{label:<5}")))?;
+        let pad = b"     ".get(label.len()..).unwrap_or_default();
+        out.write_all(b" ")?;
+        put::painted(out, style, |out| {
+            out.write_all(label.as_bytes())?;
+            out.write_all(pad)
+        })?;
+        out.write_all(b" ")?;
         match self.mode {
             Mode::Minimal => {
                 endpoints(out, packet, &p, false)?;
             }
             Mode::Compact | Mode::Detailed => {
                 if let Some(vlan) = packet.vlan {
-                    write!(out, "vlan {vlan} ")?;
+                    out.write_all(b"vlan ")?;
+                    put::int(out, vlan)?;
+                    out.write_all(b" ")?;
                 }
                 endpoints(out, packet, &p, true)?;
                 hint(out, packet, &p)?;
@@ -102,20 +112,23 @@ impl<W: Write> Printer<W> {
                         write!(out, " link type {} not decoded", frame.link.to_dlt())?;
                     }
                 }
-                write!(out, " len={}", frame.orig_len)?;
+                out.write_all(b" len=")?;
+                put::int(out, frame.orig_len)?;
                 app(out, &packet.app, &p)?;
                 match packet.stop {
                     Some(Stop::Truncated(_)) => {
-                        write!(out, " {}", Painted(p.warn, &"[truncated]"))?
+                        out.write_all(b" ")?;
+                        put::painted_str(out, p.warn, "[truncated]")?;
                     }
                     Some(Stop::Malformed(_)) => {
-                        write!(out, " {}", Painted(p.warn, &"[malformed]"))?
+                        out.write_all(b" ")?;
+                        put::painted_str(out, p.warn, "[malformed]")?;
                     }
                     None => {}
                 }
             }
         }
-        writeln!(out)?;
+        out.write_all(b"\n")?;
         if self.mode == Mode::Detailed {
             self.details(packet)?;
         }
