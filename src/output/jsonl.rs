@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 
 use serde::Serialize;
 use wire::Packet;
@@ -15,7 +14,8 @@ use wire::Packet;
 use crate::capture::Frame;
 use crate::engine::flow::FlowRecord;
 use crate::store::PacketRow;
-use crate::ui::console::report::flow_json;
+use crate::ui::console::put::AddrText;
+use crate::ui::console::report::FlowJson;
 
 pub struct JsonlSink {
     out: BufWriter<Box<dyn Write + Send>>,
@@ -30,8 +30,8 @@ struct PacketLine {
     #[serde(rename = "type")]
     kind: &'static str,
     ts: f64,
-    src: Option<IpAddr>,
-    dst: Option<IpAddr>,
+    src: Option<AddrText>,
+    dst: Option<AddrText>,
     protocol: &'static str,
     src_port: Option<u16>,
     dst_port: Option<u16>,
@@ -69,8 +69,8 @@ impl JsonlSink {
         let line = PacketLine {
             kind: "packet",
             ts: row.ts.as_secs_f64(),
-            src: row.src,
-            dst: row.dst,
+            src: row.src.map(AddrText),
+            dst: row.dst.map(AddrText),
             protocol: row.protocol,
             src_port: row.src_port,
             dst_port: row.dst_port,
@@ -85,11 +85,7 @@ impl JsonlSink {
 
     pub fn records(&mut self, records: &[FlowRecord]) -> io::Result<()> {
         for r in records {
-            let mut value = flow_json(r);
-            if let Some(obj) = value.as_object_mut() {
-                obj.insert("type".into(), "flow".into());
-            }
-            serde_json::to_writer(&mut self.out, &value)?;
+            serde_json::to_writer(&mut self.out, &FlowJson::new(r, Some("flow")))?;
             self.out.write_all(b"\n")?;
         }
         Ok(())

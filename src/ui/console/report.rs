@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use wire::services::{self, L4};
 
+use super::put::AddrText;
 use super::style::{Painted, Palette};
-use crate::engine::flow::FlowRecord;
+use crate::engine::flow::{EndReason, FlowRecord, TcpState};
 use crate::engine::flows::FlowTable;
 use crate::engine::hosts::format_mac;
 use crate::engine::stats::{APP_NAMES, L3_NAMES, L4_NAMES};
@@ -156,7 +157,11 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
             json!({"src": src.to_string(), "dst": dst.to_string(), "packets": c.packets, "bytes": c.bytes, "exact": exact})
         })
         .collect();
-    let top_flows: Vec<Value> = engine.top_records().into_iter().map(flow_json).collect();
+    let top_flows: Vec<FlowJson> = engine
+        .top_records()
+        .into_iter()
+        .map(|r| FlowJson::new(r, None))
+        .collect();
     let series = json!({
         "per_second": engine.series.per_second.points().collect::<Vec<_>>(),
         "per_minute": engine.series.per_minute.points().collect::<Vec<_>>(),
@@ -222,31 +227,63 @@ pub fn json(engine: &Engine, info: &RunInfo) -> Value {
     doc
 }
 
-/// One flow record as JSON: client (the initiator) and server, per-direction counters.
-pub fn flow_json(r: &FlowRecord) -> Value {
-    let (client, server) = r.client_server();
-    let (up, down) = r.client_server_counters();
-    json!({
-        "proto": r.key.proto,
-        "vlan": r.key.vlan,
-        "client": client.addr.to_string(),
-        "client_port": client.port,
-        "server": server.addr.to_string(),
-        "server_port": server.port,
-        "packets": r.total().packets,
-        "bytes": r.total().bytes,
-        "client_packets": up.packets,
-        "client_bytes": up.bytes,
-        "server_packets": down.packets,
-        "server_bytes": down.bytes,
-        "start": r.start.as_secs_f64(),
-        "end": r.end.as_secs_f64(),
-        "tcp_state": r.tcp,
-        "retransmissions": r.retransmissions,
-        "app": r.app.name(),
-        "name": r.name.as_deref(),
-        "end_reason": r.reason,
-    })
+/// One flow record as JSON: client (the initiator) and server, per-direction counters. The
+/// fields are in the order of their names, the order the report's maps print keys in, so a
+/// `--jsonl` flow line (written from this directly, with its `type`) reads like the report's.
+#[derive(Serialize)]
+pub struct FlowJson<'a> {
+    app: &'static str,
+    bytes: u64,
+    client: AddrText,
+    client_bytes: u64,
+    client_packets: u64,
+    client_port: u16,
+    end: f64,
+    end_reason: EndReason,
+    name: Option<&'a str>,
+    packets: u64,
+    proto: u8,
+    retransmissions: u32,
+    server: AddrText,
+    server_bytes: u64,
+    server_packets: u64,
+    server_port: u16,
+    start: f64,
+    tcp_state: TcpState,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    vlan: u16,
+}
+
+impl<'a> FlowJson<'a> {
+    /// `kind` is the line's `type` in `--jsonl` (`None` in the report).
+    pub fn new(r: &'a FlowRecord, kind: Option<&'static str>) -> Self {
+        let (client, server) = r.client_server();
+        let (up, down) = r.client_server_counters();
+        let total = r.total();
+        FlowJson {
+            app: r.app.name(),
+            bytes: total.bytes,
+            client: AddrText(client.addr),
+            client_bytes: up.bytes,
+            client_packets: up.packets,
+            client_port: client.port,
+            end: r.end.as_secs_f64(),
+            end_reason: r.reason,
+            name: r.name.as_deref(),
+            packets: total.packets,
+            proto: r.key.proto,
+            retransmissions: r.retransmissions,
+            server: AddrText(server.addr),
+            server_bytes: down.bytes,
+            server_packets: down.packets,
+            server_port: server.port,
+            start: r.start.as_secs_f64(),
+            tcp_state: r.tcp,
+            kind,
+            vlan: r.key.vlan,
+        }
+    }
 }
 
 /// Human-readable bytes (1024-based, like `ls -h`).
