@@ -303,7 +303,6 @@ impl StoreWriter {
             newest: None,
             retention: options.retention,
             retention_every: options.retention_every,
-            text: Vec::new(),
         };
         thread.newest = thread.stored_newest();
         let handle = std::thread::Builder::new()
@@ -432,8 +431,6 @@ struct WriterThread {
     newest: Option<f64>,
     retention: Option<Duration>,
     retention_every: Duration,
-    /// Reused buffer for the addresses of packet and host rows.
-    text: Vec<u8>,
 }
 
 impl WriterThread {
@@ -568,9 +565,9 @@ impl WriterThread {
                             ip_proto_name(r.key.proto),
                             r.key.proto,
                             r.key.vlan,
-                            c.addr.to_string(),
+                            put::IpText::new(c.addr).as_str(),
                             c.port,
-                            s.addr.to_string(),
+                            put::IpText::new(s.addr).as_str(),
                             s.port,
                             service_port,
                             r.app.name(),
@@ -604,10 +601,10 @@ impl WriterThread {
                         };
                         for (j, row) in chunk.iter().enumerate() {
                             if chunk.len() < PACKETS_PER_INSERT {
-                                bind_packet(st, 1, self.capture_id, row, &mut self.text)?;
+                                bind_packet(st, 1, self.capture_id, row)?;
                                 st.raw_execute()?;
                             } else {
-                                bind_packet(st, j * 10 + 1, self.capture_id, row, &mut self.text)?;
+                                bind_packet(st, j * 10 + 1, self.capture_id, row)?;
                             }
                             newest = newest.max(secs(row.ts));
                         }
@@ -656,14 +653,11 @@ impl WriterThread {
                          bytes_out = bytes_out + excluded.bytes_out,
                          names = coalesce(excluded.names, names)",
                     )?;
-                    let text = &mut self.text;
                     for h in v {
-                        text.clear();
-                        let _ = put::ip(text, h.ip);
                         st.execute(params![
                             self.capture_id,
                             h.minute,
-                            std::str::from_utf8(text).unwrap_or_default(),
+                            put::IpText::new(h.ip).as_str(),
                             sql_u64(h.packets_in),
                             sql_u64(h.bytes_in),
                             sql_u64(h.packets_out),
@@ -678,12 +672,9 @@ impl WriterThread {
                     let mut st = tx.prepare_cached(
                         "UPDATE hosts SET names = ?1 WHERE ip = ?2 AND capture_id = ?3",
                     )?;
-                    let text = &mut self.text;
                     for (ip, names) in v {
-                        text.clear();
-                        let _ = put::ip(text, *ip);
-                        let ip = std::str::from_utf8(text).unwrap_or_default();
-                        st.execute(params![names, ip, self.capture_id])?;
+                        let ip = put::IpText::new(*ip);
+                        st.execute(params![names, ip.as_str(), self.capture_id])?;
                     }
                 }
                 StoreMsg::Alerts(v) => {
@@ -771,26 +762,20 @@ fn packets_insert(rows: usize) -> String {
     sql
 }
 
-/// Binds one packet row at parameters `first..first + 10`. Text goes through `buf` (SQLite
-/// copies bound text), so no row allocates; addresses are written as the packet log writes them
-/// (`put::ip`, a fifth of this thread's instructions when it was `IpAddr`'s `Display`).
+/// Binds one packet row at parameters `first..first + 10`. No row allocates: addresses are
+/// written on the stack (`put::IpText`; `IpAddr`'s `Display` was a fifth of this thread's
+/// instructions) and SQLite copies bound text.
 fn bind_packet(
     st: &mut rusqlite::Statement<'_>,
     first: usize,
     capture_id: i64,
     p: &PacketRow,
-    buf: &mut Vec<u8>,
 ) -> rusqlite::Result<()> {
     st.raw_bind_parameter(first, capture_id)?;
     st.raw_bind_parameter(first + 1, secs(p.ts))?;
     for (i, addr) in [(first + 2, p.src), (first + 3, p.dst)] {
-        buf.clear();
         match addr {
-            // Writing into a Vec cannot fail, and an address is ASCII.
-            Some(a) => {
-                let _ = put::ip(buf, a);
-                st.raw_bind_parameter(i, std::str::from_utf8(buf).unwrap_or_default())?;
-            }
+            Some(a) => st.raw_bind_parameter(i, put::IpText::new(a).as_str())?,
             None => st.raw_bind_parameter(i, rusqlite::types::Null)?,
         }
     }

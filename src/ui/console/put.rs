@@ -107,15 +107,33 @@ pub struct AddrText(pub IpAddr);
 
 impl serde::Serialize for AddrText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The longest text is an IPv6 address of eight four-digit groups: 39 bytes.
-        let mut buf = [0u8; 48];
+        s.serialize_str(IpText::new(self.0).as_str())
+    }
+}
+
+/// An address's text on the stack, for rows and lines that take a `&str`.
+pub struct IpText {
+    // The longest text is an IPv6 address of eight four-digit groups: 39 bytes.
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl IpText {
+    pub fn new(addr: IpAddr) -> IpText {
+        let mut buf = [0u8; 40];
         let left = {
             let mut rest = &mut buf[..];
-            let _ = ip(&mut rest, self.0);
+            let _ = ip(&mut rest, addr);
             rest.len()
         };
-        let text = buf.get(..buf.len() - left).unwrap_or_default();
-        s.serialize_str(std::str::from_utf8(text).unwrap_or_default())
+        IpText {
+            buf,
+            len: 40 - left,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
     }
 }
 
@@ -174,6 +192,7 @@ mod tests {
                 serde_json::to_string(&AddrText(a)).unwrap_or_default(),
                 serde_json::to_string(&a).unwrap_or_default()
             );
+            assert_eq!(IpText::new(a).as_str(), a.to_string());
         }
     }
 
