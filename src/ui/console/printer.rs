@@ -167,29 +167,45 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// 16 bytes per line: offset, hex, ASCII (non-printable as '.'), like `tcpdump -X`.
+/// 16 bytes per line: offset, hex, ASCII (non-printable as '.'), like `tcpdump -X`. Each line
+/// is put together in a buffer and written once (with `write!` per byte, `-X` on full-size
+/// frames cost hundreds of thousands of instructions a packet).
 pub fn hexdump(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut line = Vec::with_capacity(96);
     for (i, chunk) in bytes.chunks(16).enumerate() {
-        write!(out, "    0x{:04x}:  ", i * 16)?;
+        line.clear();
+        line.extend_from_slice(b"    0x");
+        // At least four digits, more past 64 KiB.
+        let offset = i * 16;
+        let digits = ((usize::BITS - offset.leading_zeros()) as usize)
+            .div_ceil(4)
+            .max(4);
+        for d in (0..digits).rev() {
+            line.push(HEX[offset >> (4 * d) & 0xf]);
+        }
+        line.extend_from_slice(b":  ");
         for j in 0..16 {
             match chunk.get(j) {
-                Some(b) => write!(out, "{b:02x}")?,
-                None => write!(out, "  ")?,
+                Some(&b) => {
+                    line.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+                }
+                None => line.extend_from_slice(b"  "),
             }
             if j % 2 == 1 {
-                write!(out, " ")?;
+                line.push(b' ');
             }
         }
-        write!(out, " ")?;
-        for &b in chunk {
-            let c = if b.is_ascii_graphic() || b == b' ' {
-                b as char
+        line.push(b' ');
+        line.extend(chunk.iter().map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b
             } else {
-                '.'
-            };
-            write!(out, "{c}")?;
-        }
-        writeln!(out)?;
+                b'.'
+            }
+        }));
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     Ok(())
 }
@@ -208,5 +224,20 @@ mod tests {
             text,
             "    0x0000:  4745 5420 2f20 4854 5450 2f31 2e31 0d0a  GET / HTTP/1.1..\n    0x0010:  486f 7374                                Host\n"
         );
+    }
+
+    #[test]
+    fn hexdump_offsets_grow_past_four_digits() {
+        let bytes: Vec<u8> = (0..=255).cycle().take(0x10010).collect();
+        let mut out = Vec::new();
+        hexdump(&mut out, &bytes).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("    0x10000:  0001 0203"), "{last}");
+        assert!(text
+            .lines()
+            .nth(0xfff)
+            .unwrap()
+            .starts_with("    0xfff0:  f0f1"));
     }
 }
