@@ -1,6 +1,7 @@
 //! Pieces of a packet line shared by every display mode: the protocol label, endpoints with
-//! ports and service names, and the application hint. Each writes straight into the output
-//! with `write!`, without building intermediate strings.
+//! ports and service names, and the application hint. Each writes straight into the output,
+//! without building intermediate strings: the pieces every line has through `put` (no
+//! `core::fmt`), the rarer ones with `write!`.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -190,7 +191,10 @@ pub fn app(out: &mut impl Write, app: &App<'_>, p: &Palette) -> io::Result<()> {
                             out.write_all(sep.as_bytes())?;
                             put::ipv4(out, v4)?;
                         }
-                        RData::Aaaa(v6) => write!(out, "{sep}{v6}")?,
+                        RData::Aaaa(v6) => {
+                            out.write_all(sep.as_bytes())?;
+                            put::ipv6(out, v6)?;
+                        }
                         RData::Name(n) => write!(out, "{sep}{} {n}", dns::type_name(a.rtype))?,
                         RData::Other => continue,
                     }
