@@ -171,7 +171,7 @@ impl<W: Write> Printer<W> {
 /// is put together in a buffer and written once (with `write!` per byte, `-X` on full-size
 /// frames cost hundreds of thousands of instructions a packet).
 pub fn hexdump(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use put::HEX;
     let mut line = Vec::with_capacity(96);
     for (i, chunk) in bytes.chunks(16).enumerate() {
         line.clear();

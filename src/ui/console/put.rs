@@ -1,4 +1,5 @@
-//! The packet log's hot pieces written as bytes: numbers, IPv4 addresses and colored labels.
+//! The packet log's hot pieces written as bytes: numbers, IP addresses and colored labels (and
+//! the addresses of stored rows and JSON lines).
 //!
 //! A log line holds a time, two addresses, two ports and a length. Written with `write!`, each
 //! goes through `core::fmt` (argument lists, padding, the `io::Write` adapter): callgrind counted
@@ -11,6 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anstyle::Style;
 
 use super::style::Untrusted;
+
+/// Lowercase hex digits by value.
+pub const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// An integer in decimal.
 pub fn int(out: &mut impl Write, n: impl itoa::Integer) -> io::Result<()> {
@@ -64,7 +68,6 @@ pub fn ipv6(out: &mut impl Write, addr: Ipv6Addr) -> io::Result<()> {
             run_len = 0;
         }
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     // 8 groups of 4 digits and 7 colons at most.
     let mut text = [0u8; 39];
     let mut len = 0;
