@@ -440,6 +440,11 @@ fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], wal
         }
         return;
     }
+    // Nearly every frame: Ethernet with IP inside. The fast path reads the MACs and EtherType
+    // itself, so the general link layer below would only be read twice.
+    if walk.fast && link == LinkType::Ethernet && fast_ethernet(packet, frame) {
+        return;
+    }
     let stripped = link::strip(link, frame);
     packet.src_mac = stripped.src_mac;
     packet.dst_mac = stripped.dst_mac;
@@ -477,16 +482,23 @@ fn pktap(link: LinkType, frame: &[u8]) -> Option<(LinkType, &[u8])> {
     Some((LinkType::from_dlt(inner), frame.get(len..)?))
 }
 
+/// Decodes `bytes` (an Ethernet II frame) by the fast path if it can; false if it cannot.
+fn fast_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8]) -> bool {
+    let Some((dst, src, vlan, fast)) = fast::ethernet(bytes) else {
+        return false;
+    };
+    packet.dst_mac = Some(dst);
+    packet.src_mac = Some(src);
+    if packet.vlan.is_none() {
+        packet.vlan = vlan;
+    }
+    apply(packet, fast);
+    true
+}
+
 fn from_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], walk: Walk) {
-    if walk.fast {
-        if let Some((dst, src, vlan, fast)) = fast::ethernet(bytes) {
-            packet.dst_mac = Some(dst);
-            packet.src_mac = Some(src);
-            if packet.vlan.is_none() {
-                packet.vlan = vlan;
-            }
-            return apply(packet, fast);
-        }
+    if walk.fast && fast_ethernet(packet, bytes) {
+        return;
     }
     match LaxSlicedPacket::from_ethernet(bytes) {
         Ok(sliced) => fill(packet, &sliced, None, walk),
