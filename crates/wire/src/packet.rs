@@ -442,13 +442,16 @@ fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], wal
     }
     // Nearly every frame: Ethernet with IP inside. The fast path reads the MACs and EtherType
     // itself, so the general link layer below would only be read twice.
-    if walk.fast && link == LinkType::Ethernet && fast_ethernet(packet, frame) {
+    let tried_fast = walk.fast && link == LinkType::Ethernet;
+    if tried_fast && fast_ethernet(packet, frame) {
         return;
     }
     let stripped = link::strip(link, frame);
     packet.src_mac = stripped.src_mac;
     packet.dst_mac = stripped.dst_mac;
     match stripped.next {
+        // The same frame the fast path just declined: straight to the general decoder.
+        Next::Ethernet(bytes) if tried_fast => general_ethernet(packet, bytes, walk),
         Next::Ethernet(bytes) => from_ethernet(packet, bytes, walk),
         Next::EtherType(ethertype, bytes) => from_ethertype(packet, ethertype, bytes, walk),
         // A link type that names the IP version is believed over the version nibble, as tshark does.
@@ -500,6 +503,11 @@ fn from_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], walk: Walk) {
     if walk.fast && fast_ethernet(packet, bytes) {
         return;
     }
+    general_ethernet(packet, bytes, walk);
+}
+
+/// An Ethernet II frame through etherparse.
+fn general_ethernet<'a>(packet: &mut Packet<'a>, bytes: &'a [u8], walk: Walk) {
     match LaxSlicedPacket::from_ethernet(bytes) {
         Ok(sliced) => fill(packet, &sliced, None, walk),
         Err(_) => packet.stop = Some(Stop::Truncated(Layer::Link)),
