@@ -86,6 +86,9 @@ impl std::hash::Hash for FlowKey {
 impl FlowKey {
     /// The key and direction of `packet`, for IP packets. `ports` overrides the packet's own
     /// ports (later fragments borrow the ports of their first fragment).
+    // Inlined: returned through the stack, the key was written field by field and read back at
+    // once with wider loads, a store-forwarding stall of about 4% of one worker's time.
+    #[inline]
     pub fn of(packet: &Packet<'_>, ports: Option<(u16, u16)>) -> Option<(FlowKey, Dir)> {
         let ip = packet.ip()?;
         let echo_id = match packet.transport {
