@@ -321,21 +321,28 @@ pub fn read_mapped(
         if format == Format::Pcapng {
             check_block_len(rest, path, frames, pos)?;
         }
-        match parser.next(rest) {
-            Ok((0, _)) => {
-                let what = "a block of no length".to_string();
-                return Err(corrupt(path, frames, pos, what).into());
-            }
-            Ok((consumed, Parsed::Record(record))) => {
-                prefetch(rest.get(consumed..).unwrap_or(&[]));
+        // Nearly every block of a classic pcap file is a record: taken here, without the
+        // enums the general case goes through. A record that does not parse is parsed again
+        // below, which says what is wrong with it.
+        if let Parser::Legacy(order) = parser {
+            if let Ok((rem, record)) = order.parse(rest) {
+                let consumed = rest.len() - rem.len();
+                prefetch(rem);
                 let frame = legacy_frame(&record, &ifaces, frames, path, pos)?;
                 frames += 1;
                 pos += consumed as u64;
                 if sink(&frame, &window).map_err(ReadError::Sink)? == Flow::Stop {
                     break;
                 }
+                continue;
             }
-            Ok((consumed, Parsed::Block(block))) => {
+        }
+        match parser.next(rest) {
+            Ok((0, _)) => {
+                let what = "a block of no length".to_string();
+                return Err(corrupt(path, frames, pos, what).into());
+            }
+            Ok((consumed, block)) => {
                 prefetch(rest.get(consumed..).unwrap_or(&[]));
                 let flow = handle_block(block, &mut ifaces, &mut frames, path, pos, &mut |f| {
                     sink(f, &window)
@@ -390,13 +397,6 @@ impl Legacy {
     }
 }
 
-/// What [`Parser::next`] read: a classic pcap record, handled on its own because it is nearly
-/// every block of such a file, or any other block.
-enum Parsed<'a> {
-    Record(LegacyPcapBlock<'a>),
-    Block(PcapBlockOwned<'a>),
-}
-
 /// How the next block of a file in memory is parsed.
 enum Parser {
     Legacy(Legacy),
@@ -411,11 +411,11 @@ impl Parser {
     fn next<'a>(
         &mut self,
         data: &'a [u8],
-    ) -> Result<(usize, Parsed<'a>), nom::Err<PcapError<&'a [u8]>>> {
+    ) -> Result<(usize, PcapBlockOwned<'a>), nom::Err<PcapError<&'a [u8]>>> {
         match self {
             Parser::Legacy(order) => {
                 let (rem, record) = order.parse(data)?;
-                Ok((data.len() - rem.len(), Parsed::Record(record)))
+                Ok((data.len() - rem.len(), PcapBlockOwned::from(record)))
             }
             Parser::Ng { big_endian } => {
                 let (rem, block) = if *big_endian {
@@ -426,10 +426,7 @@ impl Parser {
                 if let Block::SectionHeader(shb) = &block {
                     *big_endian = shb.big_endian();
                 }
-                Ok((
-                    data.len() - rem.len(),
-                    Parsed::Block(PcapBlockOwned::from(block)),
-                ))
+                Ok((data.len() - rem.len(), PcapBlockOwned::from(block)))
             }
         }
     }
