@@ -16,7 +16,13 @@ impl Timestamp {
     /// shows it; arithmetic saturates instead of wrapping.
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Self {
         let units = units_per_sec.max(1);
-        let frac_ns = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as i64;
+        // Microseconds and nanoseconds (nearly every file) without a 128-bit division, which
+        // is a library call on every packet; the results are the same.
+        let frac_ns = match units {
+            1_000_000_000 => frac as i64,
+            1_000_000 if frac <= u64::MAX / 1000 => (frac * 1000) as i64,
+            _ => (u128::from(frac) * 1_000_000_000 / u128::from(units)) as i64,
+        };
         Timestamp(
             secs.saturating_mul(Self::NANOS_PER_SEC)
                 .saturating_add(frac_ns),
@@ -103,6 +109,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcuts for microseconds and nanoseconds give what the general arithmetic gives.
+    #[test]
+    fn common_units_match_the_general_arithmetic() {
+        let general = |secs: i64, frac: u64, units: u64| {
+            let frac_ns = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as i64;
+            secs.saturating_mul(Timestamp::NANOS_PER_SEC)
+                .saturating_add(frac_ns)
+        };
+        let fracs = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_500_000,
+            u64::from(u32::MAX),
+            u64::MAX / 1000,
+            u64::MAX / 1000 + 1,
+            i64::MAX as u64,
+            u64::MAX,
+        ];
+        for units in [1_000_000, 1_000_000_000] {
+            for frac in fracs {
+                for secs in [0, -1, 1_700_000_000, i64::MAX, i64::MIN] {
+                    assert_eq!(
+                        Timestamp::from_parts(secs, frac, units).0,
+                        general(secs, frac, units),
+                        "{secs} s + {frac} / {units}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn formats_known_instants() {
