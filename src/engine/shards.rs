@@ -34,7 +34,7 @@ use wire::{Layout, LinkType, Packet};
 use super::flow::FlowRecord;
 use super::snapshot::Part;
 use super::{Engine, EngineConfig};
-use crate::capture::mapped::Window;
+use crate::capture::mapped::{prefetch, Window};
 use crate::capture::{Frame, IfaceId};
 use crate::store::recorder::{Recorder, RecorderOptions};
 use crate::store::writer::StoreSender;
@@ -42,6 +42,8 @@ use crate::time::Timestamp;
 
 /// Entries per batch before it is handed to its shard.
 const BATCH_ENTRIES: usize = 512;
+/// How many entries ahead a shard asks for the payload it will parse.
+const PREFETCH_AHEAD: usize = 4;
 /// Batches in flight per shard: enough to keep a shard busy while the dispatcher fills the next.
 const QUEUE_BATCHES: usize = 8;
 
@@ -78,6 +80,25 @@ impl Batch {
         self.arena.clear();
         self.window = None;
         self.entries.clear();
+    }
+
+    /// Asks the CPU for the payload `entry` will parse. The dispatcher read these bytes on
+    /// another CPU, so the shard's first touch is a wait on memory; asked for a few entries
+    /// ahead, it arrives while the entries before it are accounted.
+    fn prefetch_payload(&self, entry: &Entry) {
+        if let Entry::Frame {
+            mapped,
+            start,
+            len,
+            layout: Some(layout),
+            ..
+        } = entry
+        {
+            if let Some(at) = layout.payload_read() {
+                let frame = self.bytes(*mapped, *start, *len);
+                prefetch(frame.get(at..).unwrap_or(&[]));
+            }
+        }
     }
 
     fn bytes(&self, mapped: bool, start: usize, len: usize) -> &[u8] {
@@ -359,7 +380,10 @@ fn run_shard(
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Batch(mut batch) => {
-                for entry in &batch.entries {
+                for (i, entry) in batch.entries.iter().enumerate() {
+                    if let Some(ahead) = batch.entries.get(i + PREFETCH_AHEAD) {
+                        batch.prefetch_payload(ahead);
+                    }
                     match *entry {
                         Entry::Tick(ts) => {
                             if let Some(r) = &mut sink.recorder {

@@ -65,6 +65,12 @@ impl Layout {
         })
     }
 
+    /// Where the payload starts in the frame, when putting the packet back together reads it
+    /// (an application parser recognised it, or is still to try); None when it does not.
+    pub fn payload_read(&self) -> Option<usize> {
+        (self.app != AppKind::None && self.payload.1 > 0).then_some(self.payload.0 as usize)
+    }
+
     /// The packet again, borrowing `frame`: the frame it was decoded from, or a copy of it.
     /// None if `frame` is shorter than that one was.
     pub fn packet<'b>(&self, frame: &'b [u8]) -> Option<Packet<'b>> {
