@@ -327,7 +327,13 @@ pub fn read_mapped(
         if let Parser::Legacy(order) = parser {
             if let Ok((rem, record)) = order.parse(rest) {
                 let consumed = rest.len() - rem.len();
+                // The next record, and the one after it: its place is in the next record's
+                // header, which the previous record asked for, so each record is asked for two
+                // records before it is read.
                 prefetch(rem);
+                if let Some(after) = order.after_first(rem) {
+                    prefetch(after);
+                }
                 let frame = legacy_frame(&record, &ifaces, frames, path, pos)?;
                 frames += 1;
                 pos += consumed as u64;
@@ -394,6 +400,18 @@ impl Legacy {
             Legacy::BigEndian => parse_pcap_frame_be(data),
             Legacy::Modified => parse_pcap_frame_modified(data),
         }
+    }
+
+    /// Where the record after the one at the start of `data` starts, by its header's length
+    /// field (unchecked: only a prefetch goes there).
+    fn after_first(self, data: &[u8]) -> Option<&[u8]> {
+        let field: [u8; 4] = data.get(8..12)?.try_into().ok()?;
+        let (header, caplen) = match self {
+            Legacy::LittleEndian => (16, u32::from_le_bytes(field)),
+            Legacy::BigEndian => (16, u32::from_be_bytes(field)),
+            Legacy::Modified => (24, u32::from_le_bytes(field)),
+        };
+        data.get(header + caplen as usize..)
     }
 }
 
