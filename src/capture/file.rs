@@ -24,7 +24,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use wire::LinkType;
 
-use super::mapped::{prefetch, MappedFile, Window, WINDOW};
+use super::mapped::{prefetch, MappedFile, Window, Windows, WINDOW};
 use super::{Flow, Frame, IfaceId};
 use crate::time::Timestamp;
 
@@ -264,7 +264,8 @@ pub fn read_mapped(
         source,
     };
     let size = file.size();
-    let mut window = file.window_at(0).map_err(err_read)?;
+    let mut windows = Windows::new(file);
+    let mut window = windows.at(0).map_err(err_read)?;
     let head = window.bytes();
     let magic: [u8; 4] = head
         .get(..4)
@@ -314,7 +315,8 @@ pub fn read_mapped(
     let mut frames: u64 = 0;
     while pos < size {
         if pos - window.offset() >= WINDOW as u64 {
-            window = file.window_at(pos).map_err(err_read)?;
+            let next = windows.at(pos).map_err(err_read)?;
+            windows.retire(std::mem::replace(&mut window, next));
         }
         let at = usize::try_from(pos - window.offset()).unwrap_or(usize::MAX);
         let rest = window.bytes().get(at..).unwrap_or(&[]);
