@@ -351,7 +351,11 @@ pub fn read_mapped(
                 return Err(corrupt(path, frames, pos, what).into());
             }
             Ok((consumed, block)) => {
-                prefetch(rest.get(consumed..).unwrap_or(&[]));
+                let rem = rest.get(consumed..).unwrap_or(&[]);
+                prefetch(rem);
+                if let Some(after) = parser.after_first(rem) {
+                    prefetch(after);
+                }
                 let flow = handle_block(block, &mut ifaces, &mut frames, path, pos, &mut |f| {
                     sink(f, &window)
                 })?;
@@ -427,6 +431,23 @@ enum Parser {
 }
 
 impl Parser {
+    /// Where the block after the one at the start of `data` starts, by its length field
+    /// (unchecked: only a prefetch goes there).
+    fn after_first<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        match *self {
+            Parser::Legacy(order) => order.after_first(data),
+            Parser::Ng { big_endian } => {
+                let field: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+                let len = if big_endian {
+                    u32::from_be_bytes(field)
+                } else {
+                    u32::from_le_bytes(field)
+                };
+                data.get(len as usize..)
+            }
+        }
+    }
+
     /// The block at the start of `data` and its length.
     fn next<'a>(
         &mut self,
