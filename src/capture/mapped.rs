@@ -27,8 +27,10 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use memmap2::{Advice, Mmap, MmapOptions};
 
-/// Bytes of the file each window starts blocks in.
-pub const WINDOW: usize = 4 << 20;
+/// Bytes of the file each window starts blocks in. The reader's window and the one mapped ahead
+/// are both resident: 4 MiB windows read mix-1m-s1 about 2% faster with 6 MB more peak RSS,
+/// 1 MiB windows 3% slower with 3 MB less.
+pub const WINDOW: usize = 2 << 20;
 /// Extra bytes mapped past a window, so a block that starts inside it is whole in it: the largest
 /// block the reader accepts (16 MiB, Wireshark's limit) and its header.
 const SPILL: usize = (16 << 20) + 4096;
