@@ -104,7 +104,7 @@ fn mapped_and_streamed_reads_agree_on_every_corpus_file_whole_and_damaged() {
 fn mapped_windows_hold_every_frame_of_large_captures_whole_or_cut() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("mix.pcap");
-    // About 16 MB: several 2 MiB windows, with records across each boundary.
+    // About 16 MB: several 4 MiB windows, with records across each boundary.
     generate_traffic(&pcap, 40_000, 7, &[]);
     let size = std::fs::metadata(&pcap).expect("size").len();
     assert!(size > 12 << 20, "{size} bytes");
