@@ -142,18 +142,18 @@ def tools(capture, with_tshark):
 
 
 def time_once(cmd, stdout_path):
-    """Runs cmd under GNU time; returns (wall seconds, peak RSS KiB)."""
+    """Runs cmd under GNU time; returns (wall seconds, peak RSS KiB, CPU seconds: user + system)."""
     with tempfile.NamedTemporaryFile('r', suffix='.time') as tf:
         with open(stdout_path or os.devnull, 'wb') as out:
-            proc = subprocess.run([GNU_TIME, '-f', '%e %M', '-o', tf.name, *cmd],
+            proc = subprocess.run([GNU_TIME, '-f', '%e %M %U %S', '-o', tf.name, *cmd],
                                   stdout=out, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors='replace').strip().splitlines()[-5:]
             raise BenchError(f'failed (exit {proc.returncode}): {shlex.join(cmd)}\n  '
                              + '\n  '.join(tail))
         lines = [l for l in tf.read().splitlines() if l.strip()]
-    secs, rss = lines[-1].split()
-    return float(secs), int(rss)
+    secs, rss, user, system = lines[-1].split()
+    return float(secs), int(rss), float(user) + float(system)
 
 
 def warm_page_cache(path):
@@ -163,7 +163,7 @@ def warm_page_cache(path):
 
 
 def run_bench(capture, tool_list, reps):
-    """Rounds of every tool (order rotated per round); returns {name: [(secs, rss_kib), ...]}."""
+    """Rounds of every tool (order rotated per round); returns {name: [(secs, rss_kib, cpu), ...]}."""
     warm_page_cache(capture)
     results = {name: [] for name, _, _ in tool_list}
     json_path = os.path.join(OUT_DIR, 'last-report.json')
@@ -171,10 +171,10 @@ def run_bench(capture, tool_list, reps):
         k = r % len(tool_list)
         order = tool_list[k:] + tool_list[:k]
         for name, cmd, stdout in order:
-            secs, rss = time_once(cmd, json_path if stdout == 'json' else None)
-            results[name].append((secs, rss))
-            print(f'  round {r + 1}/{reps}  {name:32} {secs:8.2f} s  {rss / 1024:8.1f} MiB',
-                  flush=True)
+            secs, rss, cpu = time_once(cmd, json_path if stdout == 'json' else None)
+            results[name].append((secs, rss, cpu))
+            print(f'  round {r + 1}/{reps}  {name:32} {secs:8.2f} s  {cpu:8.2f} CPU s  '
+                  f'{rss / 1024:8.1f} MiB', flush=True)
     try:
         with open(json_path) as f:
             packets = int(json.load(f)['packets'])
@@ -184,9 +184,12 @@ def run_bench(capture, tool_list, reps):
 
 
 def table(results, packets, tool_list):
-    """Markdown rows: tool, command, median s, packets/s, peak RSS, netlens-stats pps ÷ tool pps."""
-    med = {n: statistics.median(s for s, _ in v) for n, v in results.items()}
-    rss = {n: max(m for _, m in v) for n, v in results.items()}
+    """Markdown rows: tool, command, median s, median CPU s, packets/s, peak RSS, netlens-stats
+    pps ÷ tool pps. CPU seconds (user + system, every thread) show a tool that uses more than one
+    CPU for its wall time."""
+    med = {n: statistics.median(s for s, _, _ in v) for n, v in results.items()}
+    cpu = {n: statistics.median(c for _, _, c in v) for n, v in results.items()}
+    rss = {n: max(m for _, m, _ in v) for n, v in results.items()}
     # GNU time's %e has 10 ms resolution: a capture read in under 10 ms has no rate.
     pps = {n: packets / s if s > 0 else None for n, s in med.items()}
     ref = pps['netlens stats only']
@@ -197,18 +200,18 @@ def table(results, packets, tool_list):
     def ratio(n):
         return '—' if ref is None or pps[n] is None else f'{ref / pps[n]:.2f}'
 
-    rows = ['| tool | command | median s (min–max) | packets/s | peak RSS MiB '
+    rows = ['| tool | command | median s (min–max) | CPU s | packets/s | peak RSS MiB '
             '| netlens stats pps ÷ this |',
-            '|---|---|---:|---:|---:|---:|']
+            '|---|---|---:|---:|---:|---:|---:|']
     for name, cmd, stdout in tool_list:
-        times = [s for s, _ in results[name]]
+        times = [s for s, _, _ in results[name]]
         shown = ' '.join(os.path.relpath(a, REPO) if a.startswith(REPO) else a for a in cmd)
         if stdout != 'json':
             shown += '' if '/dev/null' in cmd else ' > /dev/null'
         else:
             shown += ' > report.json'
         rows.append(f'| {name} | `{shown}` | {med[name]:.2f} ({min(times):.2f}–{max(times):.2f}) '
-                    f'| {rate(name)} | {rss[name] / 1024:.1f} | {ratio(name)} |')
+                    f'| {cpu[name]:.2f} | {rate(name)} | {rss[name] / 1024:.1f} | {ratio(name)} |')
     return '\n'.join(rows)
 
 
@@ -231,7 +234,9 @@ def machine():
     except OSError:
         pass
     rev = first(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'])
-    if first(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no'], ''):
+    # BENCHMARKS.md is what this script rewrites: a change there says nothing of the binary.
+    if first(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', '.',
+              ':!BENCHMARKS.md'], ''):
         rev += ' + uncommitted changes'
     tcpdump = first(['tcpdump', '--version']).splitlines()[0]
     return {
@@ -328,7 +333,7 @@ def main():
         blocks.append((title, tbl))
         if not shutil.which('softflowd'):
             print('softflowd not installed: not timed')
-        if any(statistics.median(s for s, _ in v) < 0.1 for v in results.values()):
+        if any(statistics.median(s for s, _, _ in v) < 0.1 for v in results.values()):
             print('warning: some runs took under 0.1 s; GNU time measures 10 ms steps, so use '
                   'more --packets for meaningful rates', file=sys.stderr)
 
