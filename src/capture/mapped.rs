@@ -16,8 +16,9 @@
 //!
 //! The one hazard of a map: if another program truncates the file while netlens reads it, the
 //! kernel stops the process (SIGBUS) when a page past the new end is touched. Before each window
-//! the file's size is checked again, so a file that shrank ends the read with an error instead;
-//! a truncation within the few milliseconds a window is read is not caught. A file that grows
+//! is mapped the file's size is checked again, so a file that shrank ends the read with an error
+//! instead; a truncation within the few milliseconds between that check and the end of the
+//! window's reading (two windows' time, as the next one is mapped ahead) is not caught. A file that grows
 //! (a capture still being written) is read up to its size when it was opened, as with tcpdump.
 
 use std::fs::File;
