@@ -335,6 +335,27 @@ mod tests {
         assert_eq!(again.bytes().first(), data.get(3 * WINDOW + 196_608));
     }
 
+    /// A file that shrinks while it is read: the thread that maps ahead finds it and the
+    /// reader gets its error for the window it asks for next.
+    #[test]
+    fn a_file_that_shrank_is_an_error_from_the_window_mapped_ahead() {
+        let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
+        tmp.write_all(&vec![1u8; 3 * WINDOW]).expect("write");
+        let file = MappedFile::new(tmp.reopen().expect("reopen")).unwrap_or_else(|_| panic!());
+        let mut windows = Windows::new(&file);
+        let first = windows.at(0).expect("map");
+        tmp.as_file()
+            .set_len(WINDOW as u64 + 100)
+            .expect("truncate");
+        // The second window may have been mapped before the truncation (its bytes are not
+        // touched here); the third is mapped after it.
+        let second = windows.at(WINDOW as u64);
+        let third = windows.at(2 * WINDOW as u64);
+        let e = third.err().expect("shrank");
+        assert!(e.to_string().contains("shrank"), "{e}");
+        drop((first, second));
+    }
+
     #[test]
     fn a_file_that_shrank_is_an_error_not_a_signal() {
         let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
