@@ -260,17 +260,21 @@ impl Window {
 /// Asks the CPU to load the start of `next` (a record's header and the packet headers after it)
 /// while the record before it is processed. A mapped file is not streamed through the cache as
 /// `read()` copies it, so without this every record's first bytes are a wait on memory.
-#[allow(unsafe_code)]
 pub fn prefetch(next: &[u8]) {
+    prefetch_line(next);
+    prefetch_line(next.get(64..).unwrap_or(&[]));
+}
+
+/// Asks the CPU to load the cache line `next` starts in.
+#[allow(unsafe_code)]
+pub fn prefetch_line(next: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = next.as_ptr().cast::<i8>();
         // SAFETY: SSE is part of x86_64 itself, and a prefetch is only a hint: it never faults,
-        // whatever the address (here at most 64 bytes past a slice's start).
+        // whatever the address.
         unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().cast::<i8>());
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
