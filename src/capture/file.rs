@@ -326,29 +326,23 @@ pub fn read_mapped(
         if format == Format::Pcapng {
             check_block_len(rest, path, frames, pos)?;
         }
-        // Nearly every block of a classic pcap file is a record: taken here, without the
-        // enums the general case goes through. A record that does not parse is parsed again
-        // below, which says what is wrong with it.
-        if let Parser::Legacy(order) = parser {
-            if let Ok((rem, record)) = order.parse(rest) {
-                let consumed = rest.len() - rem.len();
-                prefetch_ahead(rem, order.after_first(rem));
-                let frame = legacy_frame(&record, &ifaces, frames, path, pos)?;
-                frames += 1;
-                pos += consumed as u64;
-                if sink(&frame, &window).map_err(ReadError::Sink)? == Flow::Stop {
-                    break;
-                }
-                continue;
-            }
-        }
-        // And nearly every block of a pcapng file is an enhanced packet block.
-        if let Some((rem, epb)) = parser.enhanced_packet(rest) {
-            let consumed = rest.len() - rem.len();
+        // Nearly every block is a classic pcap record or a pcapng enhanced packet block: taken
+        // here, without the enums the general case goes through. One that does not parse is
+        // parsed again below, which says what is wrong with it.
+        let packet = match parser {
+            Parser::Legacy(order) => order
+                .parse(rest)
+                .ok()
+                .map(|(rem, record)| (rem, legacy_frame(&record, &ifaces, frames, path, pos))),
+            Parser::Ng { .. } => parser
+                .enhanced_packet(rest)
+                .map(|(rem, epb)| (rem, epb_frame(&epb, &ifaces, frames, path, pos))),
+        };
+        if let Some((rem, frame)) = packet {
             prefetch_ahead(rem, parser.after_first(rem));
-            let frame = epb_frame(&epb, &ifaces, frames, path, pos)?;
+            let frame = frame?;
             frames += 1;
-            pos += consumed as u64;
+            pos += (rest.len() - rem.len()) as u64;
             if sink(&frame, &window).map_err(ReadError::Sink)? == Flow::Stop {
                 break;
             }
@@ -458,8 +452,9 @@ enum Parser {
 }
 
 impl Parser {
-    /// The enhanced packet block at the start of `data` and what follows it, when that is what
-    /// is there and it parses (anything else is left to [`Parser::next`]).
+    /// The enhanced packet block at the start of `data` and what follows it, when this is a
+    /// pcapng file, that is what is there and it parses (anything else is left to
+    /// [`Parser::next`]).
     fn enhanced_packet<'a>(&self, data: &'a [u8]) -> Option<(&'a [u8], EnhancedPacketBlock<'a>)> {
         let Parser::Ng { big_endian } = *self else {
             return None;
