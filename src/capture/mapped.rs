@@ -190,11 +190,14 @@ impl Ahead {
                         }
                     };
                     let window = own.window_at(offset);
-                    if let Ok(w) = &window {
-                        w.populate();
-                    }
+                    // Handed over before it is populated: a reader that gets there first
+                    // maps the pages it touches itself rather than wait for the rest.
+                    let populate = window.as_ref().ok().map(Arc::clone);
                     if done.send((offset, window)).is_err() {
                         break;
+                    }
+                    if let Some(w) = populate {
+                        w.populate();
                     }
                 }
             })
