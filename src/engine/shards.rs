@@ -412,13 +412,20 @@ fn run_shard(
                                 iface,
                                 data,
                             };
-                            let packet = layout
-                                .as_ref()
-                                .and_then(|l| l.packet(data))
-                                .unwrap_or_else(|| wire::decode(link, data));
-                            engine.process_seq(&frame, &packet, seq, clock);
+                            // Borrowed where it was put back together: a packet is 176
+                            // bytes, and unwrapping the option copied it once more.
+                            let rebuilt = layout.as_ref().and_then(|l| l.packet(data));
+                            let decoded;
+                            let packet = match &rebuilt {
+                                Some(p) => p,
+                                None => {
+                                    decoded = wire::decode(link, data);
+                                    &decoded
+                                }
+                            };
+                            engine.process_seq(&frame, packet, seq, clock);
                             if let Some(r) = &mut sink.recorder {
-                                r.count(&frame, &packet, &mut engine);
+                                r.count(&frame, packet, &mut engine);
                             }
                             sink.forward(&mut engine);
                         }
