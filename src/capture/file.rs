@@ -339,7 +339,7 @@ pub fn read_mapped(
                 .map(|(rem, epb)| (rem, epb_frame(&epb, &ifaces, frames, path, pos))),
         };
         if let Some((rem, frame)) = packet {
-            prefetch_ahead(rem, parser.after_first(rem));
+            prefetch_ahead(rem, format);
             let frame = frame?;
             frames += 1;
             pos += (rest.len() - rem.len()) as u64;
@@ -355,7 +355,7 @@ pub fn read_mapped(
             }
             Ok((consumed, block)) => {
                 let rem = rest.get(consumed..).unwrap_or(&[]);
-                prefetch_ahead(rem, parser.after_first(rem));
+                prefetch_ahead(rem, format);
                 let flow = handle_block(block, &mut ifaces, &mut frames, path, pos, &mut |f| {
                     sink(f, &window)
                 })?;
@@ -389,11 +389,14 @@ pub fn read_mapped(
 }
 
 /// Asks the CPU for what the next blocks need while this one is handled: `rest` (the next
-/// block) and `after` (the one after it, whose place is in the next block's header, asked for
-/// by the previous block; so each block's bytes are asked for two blocks before they are read),
-/// and one line [`PAGE_AHEAD`] bytes further on.
-fn prefetch_ahead(rest: &[u8], after: Option<&[u8]>) {
+/// block), the block after it (whose place is in the next block's header, asked for by the
+/// previous block; so each block's bytes are asked for two blocks before they are read), and
+/// one line [`PAGE_AHEAD`] bytes further on.
+fn prefetch_ahead(rest: &[u8], format: Format) {
     prefetch(rest);
+    // Unchecked, and approximate where `claimed_len` is (the "modified" pcap header is 8 bytes
+    // longer; pcapng's byte order is guessed): only a prefetch goes there.
+    let after = claimed_len(rest, format).and_then(|n| rest.get(usize::try_from(n).ok()?..));
     if let Some(after) = after {
         prefetch(after);
     }
@@ -427,18 +430,6 @@ impl Legacy {
             Legacy::BigEndian => parse_pcap_frame_be(data),
             Legacy::Modified => parse_pcap_frame_modified(data),
         }
-    }
-
-    /// Where the record after the one at the start of `data` starts, by its header's length
-    /// field (unchecked: only a prefetch goes there).
-    fn after_first(self, data: &[u8]) -> Option<&[u8]> {
-        let field: [u8; 4] = data.get(8..12)?.try_into().ok()?;
-        let (header, caplen) = match self {
-            Legacy::LittleEndian => (16, u32::from_le_bytes(field)),
-            Legacy::BigEndian => (16, u32::from_be_bytes(field)),
-            Legacy::Modified => (24, u32::from_le_bytes(field)),
-        };
-        data.get(header + caplen as usize..)
     }
 }
 
@@ -474,23 +465,6 @@ impl Parser {
             parse_enhancedpacketblock_le(data)
         };
         parsed.ok()
-    }
-
-    /// Where the block after the one at the start of `data` starts, by its length field
-    /// (unchecked: only a prefetch goes there).
-    fn after_first<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
-        match *self {
-            Parser::Legacy(order) => order.after_first(data),
-            Parser::Ng { big_endian } => {
-                let field: [u8; 4] = data.get(4..8)?.try_into().ok()?;
-                let len = if big_endian {
-                    u32::from_be_bytes(field)
-                } else {
-                    u32::from_le_bytes(field)
-                };
-                data.get(len as usize..)
-            }
-        }
     }
 
     /// The block at the start of `data` and its length.
