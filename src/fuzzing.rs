@@ -101,6 +101,14 @@ pub fn decode(data: &[u8]) {
             Some(format!("{packet:?}")),
             "the packet put back together from its layout differs ({apps:?})"
         );
+        // The pipeline decodes in place: the same packet.
+        let mut in_place = wire::packet::Packet::empty();
+        wire::packet::decode_apps_into(&mut in_place, link, frame, apps);
+        assert_eq!(
+            format!("{in_place:?}"),
+            format!("{decoded:?}"),
+            "decoding in place differs ({apps:?})"
+        );
     }
     let frame = Frame {
         ts: Timestamp(1_700_000_000_123_456_789),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
-use wire::packet::Apps;
+use wire::packet::{Apps, Packet};
 
 use crate::alerts::{AlertEngine, AlertSummary};
 use crate::capture::filter::{FileFilter, FilterError};
@@ -272,7 +272,8 @@ impl Pipeline {
             }
         }
         let apps = self.apps();
-        let packet = wire::packet::decode_apps(frame.link, frame.data, apps);
+        let mut packet = Packet::empty();
+        wire::packet::decode_apps_into(&mut packet, frame.link, frame.data, apps);
         if let Some(p) = &mut self.publisher {
             p.record(frame);
         }

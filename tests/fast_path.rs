@@ -2,7 +2,8 @@
 //! (etherparse): every frame of generated mixed traffic — the frames the fast path exists for —
 //! must decode to exactly the same packet both ways. The tcpdump corpus, with its odd and broken
 //! frames, gets the same comparison through `fuzzing::decode` in `fuzz_replay`. Both also check
-//! that a packet put back together from its `wire::Layout` on a copy of the frame is the same.
+//! that a packet put back together from its `wire::Layout` on a copy of the frame is the same,
+//! and so is one decoded in place (`decode_apps_into`, the pipeline's way).
 
 use std::io;
 
@@ -34,6 +35,14 @@ fn fast_and_general_decoders_agree_on_generated_traffic() {
                 rebuilt.map(|p| format!("{p:?}")),
                 Some(format!("{fast:?}")),
                 "frame {frames} differs when put back together from its layout ({apps:?})"
+            );
+            // What the pipeline does: decode in place.
+            let mut in_place = wire::packet::Packet::empty();
+            wire::packet::decode_apps_into(&mut in_place, f.link, f.data, apps);
+            assert_eq!(
+                format!("{in_place:?}"),
+                format!("{decoded:?}"),
+                "frame {frames} decodes differently in place ({apps:?})"
             );
         }
         frames += 1;

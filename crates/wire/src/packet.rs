@@ -300,7 +300,8 @@ pub struct Packet<'a> {
 }
 
 impl<'a> Packet<'a> {
-    fn empty() -> Self {
+    /// A packet with nothing decoded: what [`decode_apps_into`] fills.
+    pub fn empty() -> Self {
         Packet {
             src_mac: None,
             dst_mac: None,
@@ -409,6 +410,25 @@ pub fn decode_apps(link: LinkType, frame: &[u8], apps: Apps) -> Packet<'_> {
     decode_with(link, frame, true, apps)
 }
 
+/// [`decode_apps`] into `packet`, which must be fresh from [`Packet::empty`]. For the hot
+/// path: a packet returned from a call is built in the callee's frame and then copied out, 176
+/// bytes read back with wide loads right after the narrow stores that built them (a
+/// store-forwarding stall); built here, it stays where the caller keeps it.
+#[inline]
+pub fn decode_apps_into<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], apps: Apps) {
+    debug_assert!(
+        packet.src_mac.is_none()
+            && matches!(
+                (&packet.net, &packet.transport, &packet.app),
+                (Net::None, Transport::None, App::None)
+            )
+            && packet.payload.is_empty()
+            && packet.stop.is_none(),
+        "decode_apps_into takes an empty packet"
+    );
+    decode_fields(packet, link, frame, true, apps);
+}
+
 /// [`decode`] without the fast path for common frames: every frame through etherparse. Only
 /// for tests and fuzzing, which check that both give the same packet.
 #[doc(hidden)]
@@ -418,13 +438,24 @@ pub fn decode_general(link: LinkType, frame: &[u8]) -> Packet<'_> {
 
 fn decode_with(link: LinkType, frame: &[u8], fast_path: bool, apps: Apps) -> Packet<'_> {
     let mut packet = Packet::empty();
+    decode_fields(&mut packet, link, frame, fast_path, apps);
+    packet
+}
+
+#[inline]
+fn decode_fields<'a>(
+    packet: &mut Packet<'a>,
+    link: LinkType,
+    frame: &'a [u8],
+    fast_path: bool,
+    apps: Apps,
+) {
     let walk = Walk {
         depth: 0,
         fast: fast_path,
     };
-    decode_link(&mut packet, link, frame, walk);
-    packet.app = app_hint(&packet, apps);
-    packet
+    decode_link(packet, link, frame, walk);
+    packet.app = app_hint(packet, apps);
 }
 
 fn apply<'a>(packet: &mut Packet<'a>, fast: fast::Fast<'a>) {
@@ -433,6 +464,7 @@ fn apply<'a>(packet: &mut Packet<'a>, fast: fast::Fast<'a>) {
     packet.payload = fast.payload;
 }
 
+#[inline(never)]
 fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], walk: Walk) {
     if let Some((inner, rest)) = pktap(link, frame) {
         if walk.depth < MAX_DEPTH {
