@@ -14,6 +14,7 @@
 
 use std::io::{self, Cursor, Write};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wire::link::Mac;
@@ -102,7 +103,7 @@ pub fn decode(data: &[u8]) {
             "the packet put back together from its layout differs ({apps:?})"
         );
         // The pipeline decodes in place: the same packet.
-        let mut in_place = wire::packet::Packet::empty();
+        let mut in_place = Packet::empty();
         wire::packet::decode_apps_into(&mut in_place, link, frame, apps);
         assert_eq!(
             format!("{in_place:?}"),
@@ -158,11 +159,19 @@ pub fn read_capture(data: &[u8]) {
             let _ = e.to_string();
         }
     }
-    let path = std::env::temp_dir().join(format!("netlens-fuzz-{}.pcap", std::process::id()));
+    // One file per call: tests run this on several threads of one process at once, and a file
+    // named by the process alone was rewritten by one while another read it.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let name = format!("netlens-fuzz-{}-{call}.pcap", std::process::id());
+    let path = std::env::temp_dir().join(name);
     let Ok(()) = std::fs::write(&path, data) else {
         return;
     };
-    let Ok(opened) = std::fs::File::open(&path) else {
+    let opened = std::fs::File::open(&path);
+    // The open file keeps its bytes; the name is not needed any more.
+    let _ = std::fs::remove_file(&path);
+    let Ok(opened) = opened else {
         return;
     };
     let Ok(mapped) = MappedFile::new(opened) else {
