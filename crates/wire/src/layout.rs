@@ -8,7 +8,7 @@
 //! payload is, and which application parser recognised it: the worker runs only that parser.
 
 use crate::link::Mac;
-use crate::packet::{self, App, AppKind, Apps, Net, Packet, Stop, Transport};
+use crate::packet::{self, AppKind, Apps, Net, Packet, Stop, Transport};
 
 /// A decoded [`Packet`] apart from its frame. Put back together with [`Layout::packet`] on the
 /// same bytes (or a copy of them), it equals the packet it was made from.
@@ -73,20 +73,22 @@ impl Layout {
 
     /// The packet again, borrowing `frame`: the frame it was decoded from, or a copy of it.
     /// None if `frame` is shorter than that one was.
+    // Inlined, and built in one expression: a packet finished through a reference to it was
+    // built on this function's stack and copied out (176 bytes a packet, in every shard).
+    #[inline]
     pub fn packet<'b>(&self, frame: &'b [u8]) -> Option<Packet<'b>> {
         let (start, len) = (self.payload.0 as usize, self.payload.1 as usize);
-        let mut packet = Packet {
+        let payload = frame.get(start..start.checked_add(len)?)?;
+        Some(Packet {
             src_mac: self.src_mac,
             dst_mac: self.dst_mac,
             vlan: self.vlan,
             net: self.net,
             transport: self.transport,
-            payload: frame.get(start..start.checked_add(len)?)?,
-            app: App::None,
+            payload,
+            app: packet::app_of(&self.transport, payload, self.app),
             stop: self.stop,
-        };
-        packet.app = packet::app_of(&packet, self.app);
-        Some(packet)
+        })
     }
 }
 
@@ -94,6 +96,7 @@ impl Layout {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::packet::App;
     use crate::LinkType;
 
     /// Both ways of decoding, put back together from their layouts on a copy, give the

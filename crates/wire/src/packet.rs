@@ -927,7 +927,7 @@ fn app_hint<'a>(packet: &Packet<'a>, apps: Apps) -> App<'a> {
     }
     let t = match packet.transport {
         Transport::Udp(u) if is_dns_port(u.src_port) || is_dns_port(u.dst_port) => {
-            return app_of(packet, AppKind::Dns);
+            return app_of(&packet.transport, packet.payload, AppKind::Dns);
         }
         Transport::Tcp(t) => t,
         _ => return App::None,
@@ -938,7 +938,7 @@ fn app_hint<'a>(packet: &Packet<'a>, apps: Apps) -> App<'a> {
         (t.src_port == 21, AppKind::FtpReply),
     ];
     let kinds = by_port.iter().filter(|(on, _)| *on).map(|&(_, kind)| kind);
-    if let Some(app) = first_of(packet, kinds) {
+    if let Some(app) = first_of(&packet.transport, packet.payload, kinds) {
         return app;
     }
     if apps == Apps::Alerts && t.src_port != TELNET && t.dst_port != TELNET {
@@ -946,29 +946,37 @@ fn app_hint<'a>(packet: &Packet<'a>, apps: Apps) -> App<'a> {
         // skipping TLS does not change what a request is taken for.
         return http::parse_request_only(packet.payload).map_or(App::None, App::Http);
     }
-    content_hint(packet)
+    content_hint(&packet.transport, packet.payload)
 }
 
 /// The parsers that recognise a TCP payload by its content, in their order.
-fn content_hint<'a>(packet: &Packet<'a>) -> App<'a> {
-    first_of(packet, [AppKind::Tls, AppKind::Http, AppKind::Ssh]).unwrap_or(App::None)
+fn content_hint<'a>(transport: &Transport, payload: &'a [u8]) -> App<'a> {
+    first_of(
+        transport,
+        payload,
+        [AppKind::Tls, AppKind::Http, AppKind::Ssh],
+    )
+    .unwrap_or(App::None)
 }
 
 /// What the first of `kinds` whose parser recognises the payload gives.
-fn first_of<'a>(packet: &Packet<'a>, kinds: impl IntoIterator<Item = AppKind>) -> Option<App<'a>> {
+fn first_of<'a>(
+    transport: &Transport,
+    payload: &'a [u8],
+    kinds: impl IntoIterator<Item = AppKind>,
+) -> Option<App<'a>> {
     kinds
         .into_iter()
-        .map(|kind| app_of(packet, kind))
+        .map(|kind| app_of(transport, payload, kind))
         .find(|app| !matches!(app, App::None))
 }
 
-/// The parser of `kind` on `packet`'s payload ([`App::None`] if it does not recognise it). Also
+/// The parser of `kind` on a packet's `payload` ([`App::None`] if it does not recognise it). Also
 /// what [`app_hint`] gave when an earlier decode of the same bytes found the payload to be
 /// `kind`: only that one parser runs again (the parsers it tried first had failed).
-pub(crate) fn app_of<'a>(packet: &Packet<'a>, kind: AppKind) -> App<'a> {
+pub(crate) fn app_of<'a>(transport: &Transport, payload: &'a [u8], kind: AppKind) -> App<'a> {
     // `Rest` comes only from a TCP payload that an `Apps::Alerts` decode did not recognise.
-    let payload = packet.payload;
-    match (kind, packet.transport) {
+    match (kind, transport) {
         (AppKind::Dns, Transport::Udp(_)) => dns::parse_udp(payload).map_or(App::None, App::Dns),
         (AppKind::Dns, Transport::Tcp(_)) => dns::parse_tcp(payload).map_or(App::None, App::Dns),
         (AppKind::Ftp, _) => text::ftp_command(payload).map_or(App::None, App::Ftp),
@@ -980,7 +988,7 @@ pub(crate) fn app_of<'a>(packet: &Packet<'a>, kind: AppKind) -> App<'a> {
         (AppKind::Ssh, _) => text::ssh_banner(payload).map_or(App::None, App::Ssh),
         // DNS and FTP were tried (and failed); so was an HTTP request, which a TLS record
         // cannot be taken for. The content parsers give what they would have.
-        (AppKind::Rest, _) => content_hint(packet),
+        (AppKind::Rest, _) => content_hint(transport, payload),
         _ => App::None,
     }
 }
