@@ -242,10 +242,7 @@ fn run_file(
         filter: config.filter.clone(),
         interfaces: Vec::new(),
     };
-    let mut input = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
-    if let file::Input::Mapped(mapped) = &mut input {
-        mapped.map_ahead(spare_cpu(config.workers));
-    }
+    let input = file::open(path, Some(Arc::clone(stop))).map_err(runtime)?;
     open_done(config, stop)?;
     let outputs = outputs(config)?;
     let accounting = accounting(config, capture_row, Backpressure::Block)?;
@@ -549,13 +546,6 @@ fn outputs(config: &Config) -> Result<Outputs, Failure> {
         None => None,
     };
     Ok(Outputs { save, jsonl })
-}
-
-/// Whether a CPU is left over beside the threads that read and account a file: one with one
-/// worker, the reader and each shard with `--workers N`.
-fn spare_cpu(workers: usize) -> bool {
-    let busy = if workers > 1 { workers + 1 } else { 1 };
-    std::thread::available_parallelism().is_ok_and(|cpus| cpus.get() > busy)
 }
 
 /// One engine inline, or `--workers` shards; with a history database, recorded (each shard

@@ -12,8 +12,7 @@
 //!
 //! Mapping a window's pages is the kernel's work on the first touch of each (a fault every
 //! 64 KiB, about a tenth of a reader's time on a 700 MB file). [`Windows`] has a thread of its
-//! own map the next window and fill in its page tables while the reader is in the current one,
-//! when a CPU is spare for it ([`MappedFile::map_ahead`]).
+//! own map the next window and fill in its page tables while the reader is in the current one.
 //!
 //! The one hazard of a map: if another program truncates the file while netlens reads it, the
 //! kernel stops the process (SIGBUS) when a page past the new end is touched. Before each window
@@ -45,8 +44,6 @@ const ALIGN: u64 = 64 << 10;
 pub struct MappedFile {
     file: File,
     size: u64,
-    /// Whether [`Windows`] maps ahead on a thread of its own.
-    ahead: bool,
 }
 
 /// One mapped stretch of a file.
@@ -64,7 +61,6 @@ impl MappedFile {
             Ok(m) if m.is_file() && m.len() > 0 => MappedFile {
                 size: m.len(),
                 file,
-                ahead: true,
             },
             _ => return Err(file),
         };
@@ -72,16 +68,6 @@ impl MappedFile {
             Ok(_) => Ok(mapped),
             Err(_) => Err(mapped.file),
         }
-    }
-
-    /// Whether the next window is mapped on a thread of its own while the reader is in the
-    /// current one (the default). That thread's work is the kernel's, which the reader would
-    /// otherwise do in page faults: it pays where a CPU is idle, and costs where every CPU is
-    /// busy already. mix-1m-s1, 8 to 12 alternating runs, without it and with it: one worker
-    /// 0.313 and 0.286 s; `--workers 2` on two CPUs 0.209 and 0.220 s (mix-10m-s1: 2.045 and
-    /// 2.139 s).
-    pub fn map_ahead(&mut self, on: bool) {
-        self.ahead = on;
     }
 
     /// The file's size when it was opened: what is read.
@@ -147,7 +133,7 @@ struct Ahead {
 
 impl<'f> Windows<'f> {
     pub fn new(file: &'f MappedFile) -> Self {
-        let ahead = (file.ahead && file.size > WINDOW as u64)
+        let ahead = (file.size > WINDOW as u64)
             .then(|| Ahead::start(file))
             .flatten();
         Windows { file, ahead }
@@ -189,7 +175,6 @@ impl Ahead {
         let own = MappedFile {
             file: file.file.try_clone().ok()?,
             size: file.size,
-            ahead: false,
         };
         let (requests, jobs) = crossbeam_channel::bounded::<Job>(2);
         let (done, ready) = crossbeam_channel::bounded(1);
@@ -322,30 +307,18 @@ mod tests {
     }
 
     /// The windows mapped ahead are the ones the reader would map itself, also when a block
-    /// ran past the start of the one asked for; the bytes are the file's. So are the ones the
-    /// reader maps itself when no CPU is spare for mapping ahead.
+    /// ran past the start of the one asked for; the bytes are the file's.
     #[test]
     fn windows_mapped_ahead_are_the_ones_asked_for() {
-        windows_are_the_ones_asked_for(true);
-    }
-
-    #[test]
-    fn windows_mapped_by_the_reader_are_the_ones_asked_for() {
-        windows_are_the_ones_asked_for(false);
-    }
-
-    fn windows_are_the_ones_asked_for(ahead: bool) {
         let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
         let size = 3 * WINDOW + 300_000;
         let data: Vec<u8> = (0..size as u32).map(|i| (i / 7) as u8).collect();
         tmp.write_all(&data).expect("write");
-        let mut file = MappedFile::new(tmp.reopen().expect("reopen")).unwrap_or_else(|_| panic!());
-        file.map_ahead(ahead);
+        let file = MappedFile::new(tmp.reopen().expect("reopen")).unwrap_or_else(|_| panic!());
         let mut windows = Windows::new(&file);
-        assert_eq!(
+        assert!(
             windows.ahead.is_some(),
-            ahead,
-            "a file of several windows is mapped ahead if asked"
+            "a file of several windows is mapped ahead"
         );
         let w = WINDOW as u64;
         // In order; then a block that ran 100,000 bytes past the third window's start.
