@@ -418,6 +418,8 @@ pub fn decode_apps(link: LinkType, frame: &[u8], apps: Apps) -> Packet<'_> {
 pub fn decode_apps_into<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], apps: Apps) {
     debug_assert!(
         packet.src_mac.is_none()
+            && packet.dst_mac.is_none()
+            && packet.vlan.is_none()
             && matches!(
                 (&packet.net, &packet.transport, &packet.app),
                 (Net::None, Transport::None, App::None)
@@ -464,6 +466,7 @@ fn apply<'a>(packet: &mut Packet<'a>, fast: fast::Fast<'a>) {
     packet.payload = fast.payload;
 }
 
+// Out of line: `decode_fields` is inlined where the packet lives, and this is the decoder.
 #[inline(never)]
 fn decode_link<'a>(packet: &mut Packet<'a>, link: LinkType, frame: &'a [u8], walk: Walk) {
     if let Some((inner, rest)) = pktap(link, frame) {
