@@ -162,9 +162,25 @@ def warm_page_cache(path):
             pass
 
 
+def resident_share(path):
+    """The share of `path` in the page cache (util-linux fincore), or None if unknown. This
+    VM's page cache drops most of a large capture when idle, and reading it back from disk
+    changes the timings more than most code changes do."""
+    if not shutil.which('fincore'):
+        return None
+    out = subprocess.run(['fincore', '--bytes', '--noheadings', '--output', 'RES', path],
+                         capture_output=True, text=True)
+    try:
+        return int(out.stdout.split()[0]) / max(os.path.getsize(path), 1)
+    except (IndexError, ValueError):
+        return None
+
+
 def run_bench(capture, tool_list, reps):
-    """Rounds of every tool (order rotated per round); returns {name: [(secs, rss_kib, cpu), ...]}."""
+    """Rounds of every tool (order rotated per round); returns ({name: [(secs, rss_kib, cpu),
+    ...]}, packets, the capture's share in the page cache after warming and after the rounds)."""
     warm_page_cache(capture)
+    resident_before = resident_share(capture)
     results = {name: [] for name, _, _ in tool_list}
     json_path = os.path.join(OUT_DIR, 'last-report.json')
     for r in range(reps):
@@ -180,7 +196,7 @@ def run_bench(capture, tool_list, reps):
             packets = int(json.load(f)['packets'])
     except (OSError, ValueError, KeyError) as e:
         raise BenchError(f'cannot read the packet count from netlens --report json: {e}')
-    return results, packets
+    return results, packets, (resident_before, resident_share(capture))
 
 
 def table(results, packets, tool_list):
@@ -323,12 +339,15 @@ def main():
         size_mb = os.path.getsize(capture) / 1e6
         print(f'\n{os.path.relpath(capture, REPO)}: {size_mb:.0f} MB, {args.reps} rounds',
               flush=True)
-        results, packets = run_bench(capture, tool_list, args.reps)
+        results, packets, resident = run_bench(capture, tool_list, args.reps)
         if packets != n:
             raise BenchError(f'netlens counted {packets} packets in a {n}-packet capture')
         tbl = table(results, packets, tool_list)
         title = (f'{os.path.relpath(capture, REPO)}: {packets:,} packets, {size_mb:,.0f} MB, '
                  f'median of {args.reps}')
+        if None not in resident:
+            title += (f'; in the page cache: {resident[0]:.0%} after warming, '
+                      f'{resident[1]:.0%} after the rounds')
         print(f'\n{title}\n{tbl}')
         blocks.append((title, tbl))
         if not shutil.which('softflowd'):
