@@ -334,8 +334,7 @@ pub fn read_mapped(
                 .parse(rest)
                 .ok()
                 .map(|(rem, record)| (rem, legacy_frame(&record, &ifaces, frames, path, pos))),
-            Parser::Ng { .. } => parser
-                .enhanced_packet(rest)
+            Parser::Ng { big_endian } => enhanced_packet(rest, big_endian)
                 .map(|(rem, epb)| (rem, epb_frame(&epb, &ifaces, frames, path, pos))),
         };
         if let Some((rem, frame)) = packet {
@@ -442,31 +441,28 @@ enum Parser {
     },
 }
 
-impl Parser {
-    /// The enhanced packet block at the start of `data` and what follows it, when this is a
-    /// pcapng file, that is what is there and it parses (anything else is left to
-    /// [`Parser::next`]).
-    fn enhanced_packet<'a>(&self, data: &'a [u8]) -> Option<(&'a [u8], EnhancedPacketBlock<'a>)> {
-        let Parser::Ng { big_endian } = *self else {
-            return None;
-        };
-        let ty: [u8; 4] = data.get(..4)?.try_into().ok()?;
-        let ty = if big_endian {
-            u32::from_be_bytes(ty)
-        } else {
-            u32::from_le_bytes(ty)
-        };
-        if ty != EPB_MAGIC {
-            return None;
-        }
-        let parsed = if big_endian {
-            parse_enhancedpacketblock_be(data)
-        } else {
-            parse_enhancedpacketblock_le(data)
-        };
-        parsed.ok()
+/// The enhanced packet block at the start of `data` (a pcapng section in that byte order) and
+/// what follows it, when that is what is there and it parses; anything else is left to
+/// [`Parser::next`].
+fn enhanced_packet(data: &[u8], big_endian: bool) -> Option<(&[u8], EnhancedPacketBlock<'_>)> {
+    let ty: [u8; 4] = data.get(..4)?.try_into().ok()?;
+    let ty = if big_endian {
+        u32::from_be_bytes(ty)
+    } else {
+        u32::from_le_bytes(ty)
+    };
+    if ty != EPB_MAGIC {
+        return None;
     }
+    let parsed = if big_endian {
+        parse_enhancedpacketblock_be(data)
+    } else {
+        parse_enhancedpacketblock_le(data)
+    };
+    parsed.ok()
+}
 
+impl Parser {
     /// The block at the start of `data` and its length.
     fn next<'a>(
         &mut self,
