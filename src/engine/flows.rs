@@ -85,11 +85,13 @@ pub struct FlowTable {
 
 impl FlowTable {
     pub fn new(config: FlowConfig) -> Self {
+        let hasher = hashbrown::DefaultHashBuilder::default();
         FlowTable {
             config,
             active_ns: i64::try_from(config.active.as_nanos()).unwrap_or(i64::MAX),
-            open: LruMap::new(),
-            finished: LruMap::new(),
+            // One hasher for both: a packet's key is hashed once for both lookups and a move.
+            open: LruMap::with_hasher(hasher.clone()),
+            finished: LruMap::with_hasher(hasher),
             fragments: LruMap::new(),
             hellos: Hellos::default(),
             counts: FlowCounts::default(),
@@ -123,12 +125,12 @@ impl FlowTable {
         out: &mut Vec<FlowRecord>,
     ) -> Option<Observed> {
         let ports = self.fragment_ports(packet);
-        let (key, dir) = FlowKey::of(packet, ports)?;
+        let (key, dir, hash) = FlowKey::of(packet, ports, self.open.hasher())?;
 
         let mut new_flow = false;
-        let flow = if let Some(f) = self.open.touch(&key) {
+        let flow = if let Some(f) = self.open.touch_hashed(hash, &key) {
             f
-        } else if let Some(f) = self.finished.touch(&key) {
+        } else if let Some(f) = self.finished.touch_hashed(hash, &key) {
             f
         } else {
             if self.active() >= self.config.max_flows.max(1) {
@@ -137,7 +139,7 @@ impl FlowTable {
             new_flow = true;
             self.counts.total += 1;
             self.open
-                .insert_absent(key, Flow::new(&key, packet, dir, ts, seq, iface))
+                .insert_absent_hashed(hash, key, Flow::new(&key, packet, dir, ts, seq, iface))
         };
         // NetFlow-style active timeout: a long flow is reported in slices.
         if !new_flow && ts.0.saturating_sub(flow.record_start.0) >= self.active_ns {
@@ -154,12 +156,12 @@ impl FlowTable {
         // Move between the open and finished maps when the flow ends or starts again (a new SYN
         // on a closed 5-tuple, a new query on an answered one, reopens it).
         if now_finished && !was_finished {
-            if let Some(f) = self.open.remove(&key) {
-                self.finished.insert_absent(key, f);
+            if let Some(f) = self.open.remove_hashed(hash, &key) {
+                self.finished.insert_absent_hashed(hash, key, f);
             }
         } else if !now_finished && was_finished {
-            if let Some(f) = self.finished.remove(&key) {
-                self.open.insert_absent(key, f);
+            if let Some(f) = self.finished.remove_hashed(hash, &key) {
+                self.open.insert_absent_hashed(hash, key, f);
             }
         }
         Some(Observed {

@@ -147,7 +147,7 @@ pub fn top<H: std::borrow::Borrow<Host>>(
 /// A flow's sides (0 = the key's `lo` end) with their addresses, the sender of its first
 /// packet first.
 fn sides(key: &FlowKey, macs: &SideMacs) -> [(usize, IpAddr); 2] {
-    let (lo, hi) = ((0, key.lo.addr), (1, key.hi.addr));
+    let (lo, hi) = ((0, key.lo().addr), (1, key.hi().addr));
     match macs.first_dir {
         Dir::LoToHi => [lo, hi],
         Dir::HiToLo => [hi, lo],

@@ -54,9 +54,15 @@ impl<K: Hash + Eq + Clone, V> Default for LruMap<K, V> {
 
 impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     pub fn new() -> Self {
+        Self::with_hasher(DefaultHashBuilder::default())
+    }
+
+    /// A map hashing as `hasher` does: maps made with clones of one hasher accept each other's
+    /// hashes (see [`LruMap::hasher`]).
+    pub fn with_hasher(hasher: DefaultHashBuilder) -> Self {
         LruMap {
             index: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher,
             slots: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
@@ -73,9 +79,25 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         self.index.is_empty()
     }
 
+    /// What the map hashes keys with. The `_hashed` methods take `hasher().hash_one(key)`, made
+    /// once by a caller that looks a key up in several maps sharing one hasher, or looks it up
+    /// and then moves it, or hashes a key from its parts as it builds it. Any other number
+    /// loses the entry.
+    pub fn hasher(&self) -> &DefaultHashBuilder {
+        &self.hasher
+    }
+
+    fn hash_of(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// The slot of `key`, if present.
     fn find(&self, key: &K) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+        self.find_hashed(self.hash_of(key), key)
+    }
+
+    /// The slot of `key`, whose hash is `hash`, if present.
+    fn find_hashed(&self, hash: u64, key: &K) -> Option<u32> {
         let slots = &self.slots;
         self.index
             .find(
@@ -92,7 +114,12 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
 
     /// The entry for `key`, moved to the most-recent end.
     pub fn touch(&mut self, key: &K) -> Option<&mut V> {
-        let i = self.find(key)?;
+        self.touch_hashed(self.hash_of(key), key)
+    }
+
+    /// [`LruMap::touch`] for a key whose hash is `hash` (see [`LruMap::hasher`]).
+    pub fn touch_hashed(&mut self, hash: u64, key: &K) -> Option<&mut V> {
+        let i = self.find_hashed(hash, key)?;
         self.move_to_tail(i);
         self.slot_mut(i).map(|s| &mut s.value)
     }
@@ -124,7 +151,11 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     /// it), saving the lookup [`LruMap::insert`] makes. A key that is present anyway ends up
     /// twice, so this is for the flow table's hot path only.
     pub fn insert_absent(&mut self, key: K, value: V) -> &mut V {
-        let hash = self.hasher.hash_one(&key);
+        self.insert_absent_hashed(self.hash_of(&key), key, value)
+    }
+
+    /// [`LruMap::insert_absent`] for a key whose hash is `hash` (see [`LruMap::hasher`]).
+    pub fn insert_absent_hashed(&mut self, hash: u64, key: K, value: V) -> &mut V {
         let slot = Slot { key, value };
         let i = match self.free.pop() {
             Some(i) => {
@@ -168,8 +199,13 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.find(key)?;
-        self.remove_slot(i).map(|(_, v)| v)
+        self.remove_hashed(self.hash_of(key), key)
+    }
+
+    /// [`LruMap::remove`] for a key whose hash is `hash` (see [`LruMap::hasher`]).
+    pub fn remove_hashed(&mut self, hash: u64, key: &K) -> Option<V> {
+        let i = self.find_hashed(hash, key)?;
+        self.remove_slot_hashed(i, hash).map(|(_, v)| v)
     }
 
     /// All entries, oldest first.
@@ -196,8 +232,13 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 
     fn remove_slot(&mut self, i: u32) -> Option<(K, V)> {
+        let hash = self.hash_of(&self.slot(i)?.key);
+        self.remove_slot_hashed(i, hash)
+    }
+
+    /// Removes slot `i`, whose key's hash is `hash`.
+    fn remove_slot_hashed(&mut self, i: u32, hash: u64) -> Option<(K, V)> {
         self.unlink(i);
-        let hash = self.hasher.hash_one(&self.slot(i)?.key);
         if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
             entry.remove();
         }
@@ -280,6 +321,28 @@ mod tests {
         let drained: Vec<i32> = m.drain().map(|(k, _)| k).collect();
         assert_eq!(drained, vec![1, 4]);
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn maps_sharing_a_hasher_take_each_others_hashes() {
+        let hasher = DefaultHashBuilder::default();
+        let mut a = LruMap::with_hasher(hasher.clone());
+        let mut b = LruMap::with_hasher(hasher.clone());
+        // Enough keys for the index to grow (and rehash from the keys) several times.
+        for k in 0..1000u32 {
+            let hash = a.hasher().hash_one(k);
+            a.insert_absent_hashed(hash, k, k * 2);
+        }
+        for k in 0..1000u32 {
+            let hash = hasher.hash_one(k);
+            let v = a.remove_hashed(hash, &k).unwrap();
+            b.insert_absent_hashed(hash, k, v);
+            assert_eq!(b.touch_hashed(hash, &k), Some(&mut (k * 2)));
+        }
+        assert!(a.is_empty());
+        assert_eq!(b.len(), 1000);
+        assert_eq!(b.get(&999), Some(&1998));
+        assert_eq!(b.remove(&0), Some(0));
     }
 
     #[test]
