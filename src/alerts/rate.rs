@@ -298,6 +298,56 @@ mod tests {
         }
     }
 
+    /// A second is whole seconds of packet time, negative times and the ends of `i64` included:
+    /// the global limit of one packet a second raises exactly when a second holds two.
+    #[test]
+    fn seconds_are_whole_seconds_of_packet_time() {
+        let config = RateConfig {
+            enabled: true,
+            global_pps: 1,
+            global_bps: 0,
+            host_pps: 0,
+            host_bps: 0,
+        };
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1000, 2000)
+            .write(&mut frame, &[])
+            .unwrap();
+        let packet = wire::decode(wire::LinkType::Ethernet, &frame);
+        let second = Timestamp::NANOS_PER_SEC;
+        // (packet time, whether it raises: the second packet of a second does)
+        let times = [
+            (-1, false),
+            (0, false),
+            (second - 1, true),
+            (second, false),
+            (-second - 1, false),
+            (-second, false),
+            (i64::MAX, false),
+            (i64::MAX - 1, true),
+            (i64::MIN, false),
+            (i64::MIN + 1, true),
+            // i64::MIN lies 145,224,192 ns into its second, the next starts 854,775,808 ns
+            // later; a second raises once.
+            (i64::MIN + 854_775_807, false),
+            (i64::MIN + 854_775_808, false),
+            (i64::MIN + 854_775_809, true),
+        ];
+        let mut rate = Rate::new(&config, 16);
+        for (ts, raises) in times {
+            let mut out = Vec::new();
+            let seen = Seen {
+                ts: Timestamp(ts),
+                wire_len: frame.len() as u32,
+                packet: &packet,
+            };
+            rate.inspect(&seen, &mut out);
+            assert_eq!(out.len(), usize::from(raises), "packet at {ts} ns");
+        }
+    }
+
     /// Counting per host only once the global count could reach a host limit raises exactly
     /// what counting every packet from the start raises: same hosts, same times, same values.
     #[test]
