@@ -67,11 +67,10 @@ impl Detector for SynFlood {
         let now = seen.ts;
         if f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK) && !f.has(TcpFlags::RST) {
             let conn = (ip.src, tcp.src_port, ip.dst, tcp.dst_port);
-            if self.pending.get(&conn).is_some() {
+            if !self.pending.insert_new(conn, now) {
                 // A retransmitted SYN is the same attempt.
                 return;
             }
-            self.pending.entry(conn, || now);
             let tally = self.targets.entry((ip.dst, tcp.dst_port), Tally::default);
             let half_open = tally.add(now, 1, SECOND);
             if half_open >= self.limit {

@@ -108,7 +108,12 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
     }
 
     pub fn get(&self, key: &K) -> Option<&V> {
-        let i = self.find(key)?;
+        self.get_hashed(self.hash_of(key), key)
+    }
+
+    /// [`LruMap::get`] for a key whose hash is `hash` (see [`LruMap::hasher`]).
+    pub fn get_hashed(&self, hash: u64, key: &K) -> Option<&V> {
+        let i = self.find_hashed(hash, key)?;
         self.slot(i).map(|s| &s.value)
     }
 
@@ -124,10 +129,20 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
         self.slot_mut(i).map(|s| &mut s.value)
     }
 
-    /// The entry for `key` moved to the most-recent end, or a new one made by `make` (one hash
-    /// lookup for a known key).
+    /// The entry for `key` moved to the most-recent end, or a new one made by `make` (the key
+    /// hashed once either way).
     pub fn touch_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        if let Some(i) = self.find(&key) {
+        self.touch_or_insert_with_hashed(self.hash_of(&key), key, make)
+    }
+
+    /// [`LruMap::touch_or_insert_with`] for a key whose hash is `hash` (see [`LruMap::hasher`]).
+    pub fn touch_or_insert_with_hashed(
+        &mut self,
+        hash: u64,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> &mut V {
+        if let Some(i) = self.find_hashed(hash, &key) {
             self.move_to_tail(i);
             if self.slot(i).is_some() {
                 return match self.slots.get_mut(i as usize) {
@@ -136,7 +151,7 @@ impl<K: Hash + Eq + Clone, V> LruMap<K, V> {
                 };
             }
         }
-        self.insert_absent(key, make())
+        self.insert_absent_hashed(hash, key, make())
     }
 
     /// Inserts an entry at the most-recent end; an existing key is replaced.
