@@ -194,10 +194,7 @@ impl Engine {
             if let Some(port) = r.service_port() {
                 self.stats.add_port(port, r.total());
             }
-            for dir in [Dir::LoToHi, Dir::HiToLo] {
-                let (src, dst) = r.key.addrs(dir);
-                self.stats.add_pair(src, dst, r.counters[dir.index()]);
-            }
+            self.stats.add_pairs(r.key.addrs(Dir::LoToHi), r.counters);
             let rank = Ranked::rank_of(r);
             let smallest = self.top_records.peek().map(|Reverse(t)| t.rank);
             if self.top_records.len() < self.top || smallest.is_some_and(|s| rank > s) {

@@ -345,15 +345,25 @@ impl Talked {
     /// Notes a flow record of what `src` sent to `dst`: true when it is the first in that
     /// direction, false after an earlier one or when the pair went unnoted (the set was full).
     pub fn first_record(&mut self, src: IpAddr, dst: IpAddr) -> bool {
-        let (fp, flag) = Self::fingerprint(src, dst);
-        match self.find_mut(fp) {
-            Some(e) => {
-                let first = *e & flag == 0;
+        self.first_records(src, dst, [true, false])[0]
+    }
+
+    /// [`Talked::first_record`] for what `a` sent to `b` (if `sent[0]`), then what `b` sent to
+    /// `a` (if `sent[1]`): one record's two directions, with one hash and one lookup.
+    pub fn first_records(&mut self, a: IpAddr, b: IpAddr, sent: [bool; 2]) -> [bool; 2] {
+        let (fp, flag) = Self::fingerprint(a, b);
+        // Each way has its own flag, except that a host talking to itself has one way.
+        let back = if a == b { flag } else { flag ^ FLAGS };
+        let Some(e) = self.find_mut(fp) else {
+            return [false; 2];
+        };
+        [(sent[0], flag), (sent[1], back)].map(|(sent, flag)| {
+            let first = sent && *e & flag == 0;
+            if sent {
                 *e |= flag;
-                first
             }
-            None => false,
-        }
+            first
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -505,5 +515,55 @@ mod tests {
         assert!(full.first_contact(ip(1), ip(2)));
         assert!(!full.first_contact(ip(1), ip(3)));
         assert_eq!(full.untracked, 1);
+    }
+
+    /// A record's two directions noted at once say what noting them one after the other says,
+    /// a host talking to itself included.
+    #[test]
+    fn both_ways_at_once_equal_one_way_then_the_other() {
+        let ip = |n: u8| IpAddr::from([10, 0, 0, n]);
+        let (mut once, mut apart) = (Talked::new(16), Talked::new(16));
+        for (a, b) in [(1, 2), (2, 1), (3, 3), (4, 5)] {
+            assert_eq!(
+                once.first_contact(ip(a), ip(b)),
+                apart.first_contact(ip(a), ip(b))
+            );
+        }
+        let records = [
+            (1, 2, [true, false]),
+            (2, 1, [true, true]),
+            (1, 2, [true, true]),
+            (3, 3, [true, true]),
+            (3, 3, [true, false]),
+            (4, 5, [false, true]),
+            (5, 4, [false, true]),
+            (6, 7, [true, true]),
+        ];
+        for (a, b, sent) in records {
+            let mut expected = [false; 2];
+            if sent[0] {
+                expected[0] = apart.first_record(ip(a), ip(b));
+            }
+            if sent[1] {
+                expected[1] = apart.first_record(ip(b), ip(a));
+            }
+            assert_eq!(
+                once.first_records(ip(a), ip(b), sent),
+                expected,
+                "{a} {b} {sent:?}"
+            );
+        }
+        // A first record is new each way; a host talking to itself has one way.
+        let mut fresh = Talked::new(4);
+        fresh.first_contact(ip(1), ip(2));
+        assert_eq!(
+            fresh.first_records(ip(2), ip(1), [true, true]),
+            [true, true]
+        );
+        fresh.first_contact(ip(3), ip(3));
+        assert_eq!(
+            fresh.first_records(ip(3), ip(3), [true, true]),
+            [true, false]
+        );
     }
 }

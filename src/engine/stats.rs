@@ -134,7 +134,7 @@ impl Stats {
         }
     }
 
-    /// Counts one decoded frame. (IP pairs are counted per flow record: [`Stats::add_pair`].)
+    /// Counts one decoded frame. (IP pairs are counted per flow record: [`Stats::add_pairs`].)
     pub fn add(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
         let bytes = u64::from(frame.orig_len);
         self.total.add(bytes);
@@ -170,7 +170,7 @@ impl Stats {
     }
 
     /// A flow's first packet went from `src` to `dst`, so peers are known as soon as they talk
-    /// (its packets arrive with the flow's record: [`Stats::add_pair`]). Returns true when the
+    /// (its packets arrive with the flow's record: [`Stats::add_pairs`]). Returns true when the
     /// two addresses talk for the first time, in either direction, so the engine can count
     /// peers. A host talking to itself is its own peer.
     pub fn open_pair(&mut self, src: IpAddr, dst: IpAddr) -> bool {
@@ -186,11 +186,16 @@ impl Stats {
         }
     }
 
-    /// Adds what `src` sent to `dst` in one flow record to their pair.
-    pub fn add_pair(&mut self, src: IpAddr, dst: IpAddr, sent: Counter) {
-        if sent.packets > 0 {
-            let first = self.talked.first_record(src, dst);
-            self.pairs.add(src, dst, sent, first);
+    /// Adds what one flow record carried each way between `a` and `b` (`sent[0]` from `a`) to
+    /// their two directed pairs.
+    pub fn add_pairs(&mut self, (a, b): (IpAddr, IpAddr), sent: [Counter; 2]) {
+        let firsts = self.talked.first_records(a, b, sent.map(|c| c.packets > 0));
+        for ((src, dst), sent, first) in
+            [((a, b), sent[0], firsts[0]), ((b, a), sent[1], firsts[1])]
+        {
+            if sent.packets > 0 {
+                self.pairs.add(src, dst, sent, first);
+            }
         }
     }
 
