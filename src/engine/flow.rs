@@ -270,7 +270,7 @@ pub enum AppLabel {
     #[default]
     Unknown,
     /// Only the port says so.
-    Service(&'static str),
+    Service(services::Service),
     /// The payload said so.
     Dns,
     Http,
@@ -284,7 +284,7 @@ impl AppLabel {
     pub fn name(self) -> &'static str {
         match self {
             AppLabel::Unknown => "unknown",
-            AppLabel::Service(s) => s,
+            AppLabel::Service(s) => s.name(),
             AppLabel::Dns => "DNS",
             AppLabel::Http => "HTTP",
             AppLabel::Tls => "TLS",
@@ -359,8 +359,11 @@ pub struct Flow {
     pub tcp: TcpState,
     /// Union of TCP flags seen, per direction.
     pub flags: [u8; 2],
-    /// Highest sequence number end seen per direction (for retransmission counting).
-    seq_end: [Option<u32>; 2],
+    /// Highest sequence number end seen per direction (for retransmission counting), once
+    /// `seq_known` says that direction sent a segment with a length. Apart, not an
+    /// `[Option<u32>; 2]`: the flags fit where the struct had padding, eight bytes a flow.
+    seq_end: [u32; 2],
+    seq_known: [bool; 2],
     pub retransmissions: u32,
     pub app: AppLabel,
     /// A name the flow revealed: TLS SNI, HTTP Host, DNS question.
@@ -476,7 +479,8 @@ impl Flow {
             counters: [Counter::default(); 2],
             tcp: TcpState::None,
             flags: [0; 2],
-            seq_end: [None; 2],
+            seq_end: [0; 2],
+            seq_known: [false; 2],
             retransmissions: 0,
             app: service,
             name: None,
@@ -642,14 +646,15 @@ impl Flow {
             return;
         }
         let end = seq.wrapping_add(seg_len);
-        if let Some(slot) = self.seq_end.get_mut(i) {
-            match *slot {
+        if let (Some(slot), Some(known)) = (self.seq_end.get_mut(i), self.seq_known.get_mut(i)) {
+            let prev = known.then_some(*slot);
+            match prev {
                 Some(prev) if (end.wrapping_sub(prev) as i32) <= 0 && len > 0 => {
                     self.retransmissions += 1;
                 }
-                Some(prev) if (end.wrapping_sub(prev) as i32) > 0 => *slot = Some(end),
+                Some(prev) if (end.wrapping_sub(prev) as i32) > 0 => *slot = end,
                 Some(_) => {}
-                None => *slot = Some(end),
+                None => (*slot, *known) = (end, true),
             }
         }
     }

@@ -29,14 +29,31 @@ impl L4 {
 // `static SERVICES: [(u16 port, u8 IP protocol, &str name); N]`, sorted by (port, protocol).
 include!(concat!(env!("OUT_DIR"), "/services_table.rs"));
 
+/// A service of the table, held as its place there: two bytes where its name's reference takes
+/// sixteen (every flow holds one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service(u16);
+
+impl Service {
+    /// The service registered for `port` over `l4`, if any.
+    pub fn of(port: u16, l4: L4) -> Option<Service> {
+        let key = (port, l4.ip_proto());
+        let i = SERVICES
+            .binary_search_by(|&(p, proto, _)| (p, proto).cmp(&key))
+            .ok()?;
+        u16::try_from(i).ok().map(Service)
+    }
+
+    pub fn name(self) -> &'static str {
+        SERVICES
+            .get(usize::from(self.0))
+            .map_or("", |&(_, _, name)| name)
+    }
+}
+
 /// The service name registered for `port` over `l4`, if any.
 pub fn name(port: u16, l4: L4) -> Option<&'static str> {
-    let key = (port, l4.ip_proto());
-    SERVICES
-        .binary_search_by(|&(p, proto, _)| (p, proto).cmp(&key))
-        .ok()
-        .and_then(|i| SERVICES.get(i))
-        .map(|&(_, _, name)| name)
+    Service::of(port, l4).map(Service::name)
 }
 
 /// Whether `port` has a service name (a bit test, for the per-packet path).
@@ -57,8 +74,8 @@ pub fn service_port(src: u16, dst: u16, l4: L4) -> u16 {
 /// Which port of a connection is the service side: the port with a known name if only one has
 /// one; if both or neither, the lower port (ties → dst), since clients usually pick ephemeral
 /// ports from the high range (RFC 6335 §6: 49152–65535). Returns (service_port, name_if_any).
-pub fn service_side(src: u16, dst: u16, l4: L4) -> (u16, Option<&'static str>) {
-    match (name(src, l4), name(dst, l4)) {
+pub fn service_side(src: u16, dst: u16, l4: L4) -> (u16, Option<Service>) {
+    match (Service::of(src, l4), Service::of(dst, l4)) {
         (Some(s), None) => (src, Some(s)),
         (None, Some(d)) => (dst, Some(d)),
         (s, d) => {
@@ -79,6 +96,10 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         assert!(SERVICES.len() > 300);
+        assert!(
+            SERVICES.len() <= usize::from(u16::MAX),
+            "a Service holds its place in a u16"
+        );
         for w in SERVICES.windows(2) {
             assert!((w[0].0, w[0].1) < (w[1].0, w[1].1), "{:?}", w);
         }
@@ -180,22 +201,29 @@ mod tests {
 
     #[test]
     fn service_side_rules() {
+        let named = |(port, service): (u16, Option<Service>)| (port, service.map(Service::name));
         // Only one side named.
-        assert_eq!(service_side(51000, 443, L4::Tcp), (443, Some("HTTPS")));
-        assert_eq!(service_side(443, 51000, L4::Tcp), (443, Some("HTTPS")));
+        assert_eq!(
+            named(service_side(51000, 443, L4::Tcp)),
+            (443, Some("HTTPS"))
+        );
+        assert_eq!(
+            named(service_side(443, 51000, L4::Tcp)),
+            (443, Some("HTTPS"))
+        );
         // A named high port beats an unnamed low one.
         assert_eq!(
-            service_side(1023, 5432, L4::Tcp),
+            named(service_side(1023, 5432, L4::Tcp)),
             (5432, Some("PostgreSQL"))
         );
         // Both named: the lower.
-        assert_eq!(service_side(8080, 80, L4::Tcp), (80, Some("HTTP")));
-        assert_eq!(service_side(53, 5353, L4::Udp), (53, Some("DNS")));
+        assert_eq!(named(service_side(8080, 80, L4::Tcp)), (80, Some("HTTP")));
+        assert_eq!(named(service_side(53, 5353, L4::Udp)), (53, Some("DNS")));
         // Neither named: the lower; ties go to dst.
-        assert_eq!(service_side(50001, 50000, L4::Udp), (50000, None));
-        assert_eq!(service_side(40000, 50000, L4::Udp), (40000, None));
-        assert_eq!(service_side(53, 53, L4::Udp), (53, Some("DNS")));
-        assert_eq!(service_side(50000, 50000, L4::Tcp), (50000, None));
+        assert_eq!(named(service_side(50001, 50000, L4::Udp)), (50000, None));
+        assert_eq!(named(service_side(40000, 50000, L4::Udp)), (40000, None));
+        assert_eq!(named(service_side(53, 53, L4::Udp)), (53, Some("DNS")));
+        assert_eq!(named(service_side(50000, 50000, L4::Tcp)), (50000, None));
     }
 
     struct XorShift(u64);
@@ -225,7 +253,7 @@ mod tests {
                 let other = rng.next() as u16;
                 let (side, n) = service_side(port, other, l4);
                 assert!(side == port || side == other);
-                assert_eq!(n, name(side, l4));
+                assert_eq!(n.map(Service::name), name(side, l4));
             }
         }
     }

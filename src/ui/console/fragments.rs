@@ -103,7 +103,7 @@ pub fn endpoints<W: Write>(
         }
         .and_then(|(s, d, l4)| {
             let (port, name) = services::service_side(s, d, l4);
-            name.map(|n| (port == d, n))
+            name.map(|n| (port == d, n.name()))
         });
         let service_name = |out: &mut W, name: &str| {
             out.write_all(b"(")?;
