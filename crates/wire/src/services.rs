@@ -74,18 +74,12 @@ pub fn service_port(src: u16, dst: u16, l4: L4) -> u16 {
 /// Which port of a connection is the service side: the port with a known name if only one has
 /// one; if both or neither, the lower port (ties → dst), since clients usually pick ephemeral
 /// ports from the high range (RFC 6335 §6: 49152–65535). Returns (service_port, name_if_any).
+/// The side is chosen by the bitmap, so only a named side's name is searched for (every new
+/// flow asks, and most have one named port at most).
 pub fn service_side(src: u16, dst: u16, l4: L4) -> (u16, Option<Service>) {
-    match (Service::of(src, l4), Service::of(dst, l4)) {
-        (Some(s), None) => (src, Some(s)),
-        (None, Some(d)) => (dst, Some(d)),
-        (s, d) => {
-            if src < dst {
-                (src, s)
-            } else {
-                (dst, d)
-            }
-        }
-    }
+    let port = service_port(src, dst, l4);
+    let service = has_name(port, l4).then(|| Service::of(port, l4)).flatten();
+    (port, service)
 }
 
 #[cfg(test)]
@@ -195,6 +189,27 @@ mod tests {
         for (s, d) in [(51000, 443), (53, 53), (1, 2), (65000, 60000), (80, 8080)] {
             for l4 in [L4::Tcp, L4::Udp] {
                 assert_eq!(service_port(s, d, l4), service_side(s, d, l4).0);
+            }
+        }
+    }
+
+    /// The side as the rule says it, each port's name looked up: what `service_side` must give.
+    #[test]
+    fn service_side_follows_the_rule_on_every_kind_of_pair() {
+        let rule = |src: u16, dst: u16, l4: L4| match (Service::of(src, l4), Service::of(dst, l4)) {
+            (Some(s), None) => (src, Some(s)),
+            (None, Some(d)) => (dst, Some(d)),
+            (s, d) if src < dst => (src, s),
+            (_, d) => (dst, d),
+        };
+        // Named and unnamed ports, low and high, and equal pairs.
+        let ports: Vec<u16> = (0..1100).chain([5353, 8080, 40000, 49152, 65535]).collect();
+        for l4 in [L4::Tcp, L4::Udp] {
+            for &s in &ports {
+                for d in [s, 21, 53, 80, 443, 1023, 1024, 8080, 50000] {
+                    assert_eq!(service_side(s, d, l4), rule(s, d, l4), "{s} {d} {l4:?}");
+                    assert_eq!(service_side(d, s, l4), rule(d, s, l4), "{d} {s} {l4:?}");
+                }
             }
         }
     }
