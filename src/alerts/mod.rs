@@ -28,6 +28,7 @@ mod rate;
 mod synflood;
 
 use hashbrown::HashMap;
+use wire::packet::TcpFlags;
 use wire::Packet;
 
 pub use alert::{Alert, Raise, Severity};
@@ -56,6 +57,11 @@ pub enum Interest {
     Tcp,
     /// TCP segments that carry data.
     TcpData,
+    /// TCP segments that open, refuse or probe a connection: SYN or RST set, or ACK clear.
+    TcpSetup,
+    /// [`Interest::TcpSetup`] segments and bare ACKs (no data, no SYN, RST or FIN): all a
+    /// handshake is made of.
+    TcpHandshake,
     /// ARP packets.
     Arp,
     /// DNS messages.
@@ -71,6 +77,8 @@ impl Interest {
             Interest::TcpData => 4,
             Interest::Arp => 8,
             Interest::Dns => 16,
+            Interest::TcpSetup => 32,
+            Interest::TcpHandshake => 64,
         }
     }
 
@@ -80,10 +88,16 @@ impl Interest {
         if packet.ip().is_some() {
             bits |= Interest::Ip.bit();
         }
-        if let wire::packet::Transport::Tcp(_) = packet.transport {
+        if let wire::packet::Transport::Tcp(tcp) = packet.transport {
             bits |= Interest::Tcp.bit();
             if !packet.payload.is_empty() {
                 bits |= Interest::TcpData.bit();
+            }
+            let f = tcp.flags;
+            if f.has(TcpFlags::SYN) || f.has(TcpFlags::RST) || !f.has(TcpFlags::ACK) {
+                bits |= Interest::TcpSetup.bit() | Interest::TcpHandshake.bit();
+            } else if !f.has(TcpFlags::FIN) && packet.payload.is_empty() {
+                bits |= Interest::TcpHandshake.bit();
             }
         }
         if let wire::packet::Net::Arp(_) = packet.net {
@@ -131,8 +145,10 @@ pub struct AlertEngine {
     fresh: Vec<usize>,
     /// Distinct alerts not kept because [`MAX_ALERTS`] was reached.
     pub dropped: u64,
-    /// The packet-time second of the last [`Detector::tick`].
+    /// The packet-time second of the last [`Detector::tick`], and where the next one starts
+    /// (in nanoseconds).
     tick_sec: Option<i64>,
+    next_tick: i64,
 }
 
 impl AlertEngine {
@@ -181,6 +197,7 @@ impl AlertEngine {
             fresh: Vec::new(),
             dropped: 0,
             tick_sec: None,
+            next_tick: i64::MIN,
         }
     }
 
@@ -196,13 +213,19 @@ impl AlertEngine {
             wire_len,
             packet,
         };
-        let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
-        let tick = self.tick_sec.is_none_or(|t| sec > t);
-        if tick {
-            self.tick_sec = Some(sec);
-            for (_, d) in &mut self.detectors {
-                d.tick(ts, &mut self.raised);
+        // Most packets are in the second of the last tick: one comparison, not a division.
+        if ts.0 >= self.next_tick {
+            let sec = ts.0.div_euclid(Timestamp::NANOS_PER_SEC);
+            if self.tick_sec.is_none_or(|t| sec > t) {
+                self.tick_sec = Some(sec);
+                for (_, d) in &mut self.detectors {
+                    d.tick(ts, &mut self.raised);
+                }
             }
+            // Saturated in the last second of `i64` time, whose packets then divide again.
+            self.next_tick = sec
+                .saturating_add(1)
+                .saturating_mul(Timestamp::NANOS_PER_SEC);
         }
         let bits = Interest::of(packet);
         for (wants, d) in &mut self.detectors {
@@ -287,4 +310,110 @@ pub struct AlertSummary {
     pub evicted: u64,
     /// Distinct alerts not kept because the list was full.
     pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// An IPv4 TCP segment with `flags` (the checksum is not redone: nothing here checks it).
+    fn tcp_frame(flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1, 1024)
+            .write(&mut frame, payload)
+            .unwrap();
+        // The flags byte of a TCP header after Ethernet and an IPv4 header without options.
+        frame[14 + 20 + 13] = flags;
+        frame
+    }
+
+    /// The interests a TCP segment meets follow its flags: set-up, refusal and probes are
+    /// `TcpSetup`; those and bare ACKs are `TcpHandshake`; data and closing ACKs are neither.
+    #[test]
+    fn tcp_interests_follow_the_flags() {
+        let (syn, ack, rst, fin, psh, urg) = (
+            TcpFlags::SYN,
+            TcpFlags::ACK,
+            TcpFlags::RST,
+            TcpFlags::FIN,
+            TcpFlags::PSH,
+            TcpFlags::URG,
+        );
+        let setup = Interest::TcpSetup.bit() | Interest::TcpHandshake.bit();
+        let handshake = Interest::TcpHandshake.bit();
+        let cases: [(u8, &[u8], u8); 10] = [
+            (syn, b"", setup),
+            (syn | ack, b"", setup),
+            (rst, b"", setup),
+            (rst | ack, b"", setup),
+            (fin, b"", setup),
+            (0, b"", setup),
+            (fin | psh | urg, b"", setup),
+            (ack, b"", handshake),
+            (ack | psh, b"data", 0),
+            (fin | ack, b"", 0),
+        ];
+        for (flags, payload, expected) in cases {
+            let frame = tcp_frame(flags, payload);
+            let packet = wire::decode(wire::LinkType::Ethernet, &frame);
+            let bits = Interest::of(&packet);
+            assert_ne!(bits & Interest::Tcp.bit(), 0, "flags {flags:#04x}");
+            assert_eq!(bits & setup, expected, "flags {flags:#04x}");
+        }
+    }
+
+    /// Notes the times it is ticked at.
+    struct Ticks(Arc<Mutex<Vec<i64>>>);
+
+    impl Detector for Ticks {
+        fn name(&self) -> &'static str {
+            "ticks"
+        }
+        fn inspect(&mut self, _: &Seen<'_, '_>, _: &mut Vec<Raise>) {}
+        fn evictions(&self) -> u64 {
+            0
+        }
+        fn tick(&mut self, now: Timestamp, _: &mut Vec<Raise>) {
+            self.0.lock().unwrap().push(now.0);
+        }
+    }
+
+    /// Detectors are ticked at the first packet and when packet time enters a later second,
+    /// never when it goes back, at the ends of `i64` time too.
+    #[test]
+    fn ticks_come_once_a_second_of_packet_time() {
+        let ticked = Arc::new(Mutex::new(Vec::new()));
+        let config = AlertsConfig {
+            enabled: true,
+            ..AlertsConfig::default()
+        };
+        let home = HomeNet::new(HomeNet::default_nets());
+        let mut engine = AlertEngine::new(&config, &home);
+        engine.detectors = vec![(Interest::All.bit(), Box::new(Ticks(Arc::clone(&ticked))))];
+        let frame = tcp_frame(TcpFlags::ACK, b"");
+        let packet = wire::decode(wire::LinkType::Ethernet, &frame);
+        let second = Timestamp::NANOS_PER_SEC;
+        let times = [
+            -1,
+            0,
+            second / 2,
+            second - 1,
+            second,
+            3 * second + 7,
+            2 * second,
+            3 * second + second / 2,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for ts in times {
+            engine.inspect(Timestamp(ts), 60, &packet);
+        }
+        let expected = vec![-1, 0, second, 3 * second + 7, i64::MAX - 1];
+        assert_eq!(*ticked.lock().unwrap(), expected);
+    }
 }

@@ -354,7 +354,7 @@ impl Detector for PortScan {
     }
 
     fn interest(&self) -> Interest {
-        Interest::Tcp
+        Interest::TcpSetup
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {

@@ -53,7 +53,7 @@ impl Detector for SynFlood {
     }
 
     fn interest(&self) -> Interest {
-        Interest::Tcp
+        Interest::TcpHandshake
     }
 
     fn inspect(&mut self, seen: &Seen<'_, '_>, out: &mut Vec<Raise>) {
