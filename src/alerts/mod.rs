@@ -388,10 +388,7 @@ mod tests {
     #[test]
     fn ticks_come_once_a_second_of_packet_time() {
         let ticked = Arc::new(Mutex::new(Vec::new()));
-        let config = AlertsConfig {
-            enabled: true,
-            ..AlertsConfig::default()
-        };
+        let config = AlertsConfig::default();
         let home = HomeNet::new(HomeNet::default_nets());
         let mut engine = AlertEngine::new(&config, &home);
         engine.detectors = vec![(Interest::All.bit(), Box::new(Ticks(Arc::clone(&ticked))))];

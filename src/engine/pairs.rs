@@ -342,14 +342,10 @@ impl Talked {
         true
     }
 
-    /// Notes a flow record of what `src` sent to `dst`: true when it is the first in that
-    /// direction, false after an earlier one or when the pair went unnoted (the set was full).
-    pub fn first_record(&mut self, src: IpAddr, dst: IpAddr) -> bool {
-        self.first_records(src, dst, [true, false])[0]
-    }
-
-    /// [`Talked::first_record`] for what `a` sent to `b` (if `sent[0]`), then what `b` sent to
-    /// `a` (if `sent[1]`): one record's two directions, with one hash and one lookup.
+    /// Notes a flow record of what `a` sent to `b` (if `sent[0]`), then of what `b` sent to `a`
+    /// (if `sent[1]`): one record's two directions, with one hash and one lookup. Each answer
+    /// is true when it is the first record that way, false after an earlier one, when nothing
+    /// was sent that way, or when the pair went unnoted (the set was full).
     pub fn first_records(&mut self, a: IpAddr, b: IpAddr, sent: [bool; 2]) -> [bool; 2] {
         let (fp, flag) = Self::fingerprint(a, b);
         // Each way has its own flag, except that a host talking to itself has one way.
@@ -504,17 +500,22 @@ mod tests {
         assert!(!t.first_contact(ip(1), ip(2)));
         assert!(t.first_contact(ip(1), ip(1)));
         assert_eq!(t.len(), 2);
-        assert!(t.first_record(ip(1), ip(2)), "the first record one way");
-        assert!(!t.first_record(ip(1), ip(2)));
-        assert!(t.first_record(ip(2), ip(1)), "the other way is its own");
+        assert!(one_way(&mut t, ip(1), ip(2)), "the first record one way");
+        assert!(!one_way(&mut t, ip(1), ip(2)));
+        assert!(one_way(&mut t, ip(2), ip(1)), "the other way is its own");
         assert!(
-            !t.first_record(ip(7), ip(8)),
+            !one_way(&mut t, ip(7), ip(8)),
             "a pair never noted is not known to be new"
         );
         let mut full = Talked::new(1);
         assert!(full.first_contact(ip(1), ip(2)));
         assert!(!full.first_contact(ip(1), ip(3)));
         assert_eq!(full.untracked, 1);
+    }
+
+    /// A flow record of what `src` sent to `dst`, noted alone.
+    fn one_way(t: &mut Talked, src: IpAddr, dst: IpAddr) -> bool {
+        t.first_records(src, dst, [true, false])[0]
     }
 
     /// A record's two directions noted at once say what noting them one after the other says,
@@ -542,10 +543,10 @@ mod tests {
         for (a, b, sent) in records {
             let mut expected = [false; 2];
             if sent[0] {
-                expected[0] = apart.first_record(ip(a), ip(b));
+                expected[0] = one_way(&mut apart, ip(a), ip(b));
             }
             if sent[1] {
-                expected[1] = apart.first_record(ip(b), ip(a));
+                expected[1] = one_way(&mut apart, ip(b), ip(a));
             }
             assert_eq!(
                 once.first_records(ip(a), ip(b), sent),

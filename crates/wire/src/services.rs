@@ -73,9 +73,9 @@ pub fn service_port(src: u16, dst: u16, l4: L4) -> u16 {
 
 /// Which port of a connection is the service side: the port with a known name if only one has
 /// one; if both or neither, the lower port (ties → dst), since clients usually pick ephemeral
-/// ports from the high range (RFC 6335 §6: 49152–65535). Returns (service_port, name_if_any).
-/// The side is chosen by the bitmap, so only a named side's name is searched for (every new
-/// flow asks, and most have one named port at most).
+/// ports from the high range (RFC 6335 §6: 49152–65535). Returns the service port and its
+/// service, if it has one. The side is chosen by the bitmap, so only a named side is searched
+/// for in the table (every new flow asks, and most have one named port at most).
 pub fn service_side(src: u16, dst: u16, l4: L4) -> (u16, Option<Service>) {
     let port = service_port(src, dst, l4);
     let service = has_name(port, l4).then(|| Service::of(port, l4)).flatten();
