@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench.py - times netlens against tcpdump (and optionally tshark, softflowd) on generated traffic.
+"""bench.py - times netlens against tcpdump (and tshark, softflowd, pmacctd) on generated traffic.
 
 Python 3 standard library only. Run from anywhere; paths are relative to the repository:
 
@@ -15,8 +15,11 @@ JSON report. The table is printed and written into BENCHMARKS.md between the mar
 
 Any missing requirement (generator, GNU time, tcpdump, a netlens binary, tshark when --tshark is
 given) stops the run with a message and a non-zero exit: netlens and tcpdump are never skipped.
-softflowd is installed when missing (as root; otherwise skipped), and exports only to 127.0.0.1 (port 9,
-discard).
+softflowd and pmacctd are installed from Debian's packages when missing (as root; otherwise
+skipped). softflowd exports only to 127.0.0.1 (port 9, discard); pmacctd writes its flow table to
+a file in bench/out/ with its print plugin and opens no network socket. pmacctd sleeps on purpose when it
+reads a file (1 s before it starts, 1 ms after each buffer it hands its plugin), so its wall time
+measures its naps: its packets/s and ratio come from its CPU seconds instead (marked in its row).
 """
 
 import argparse
@@ -39,6 +42,9 @@ MARK_START = '<!-- bench:start -->'
 MARK_END = '<!-- bench:end -->'
 # softflowd exports NetFlow over UDP; it may only ever talk to this address (discard port).
 SOFTFLOWD_DEST = '127.0.0.1:9'
+PMACCTD = 'pmacctd, 5-tuple flows (rate per CPU s)'
+# Tools whose wall time is mostly their own sleeps: their rate is packets per CPU second.
+BY_CPU = {PMACCTD}
 
 
 class BenchError(Exception):
@@ -110,8 +116,39 @@ def softflowd_command(capture):
     return ['softflowd', '-d', '-r', capture, '-n', SOFTFLOWD_DEST]
 
 
+def pmacctd_command(capture):
+    """pmacctd reading the file into 5-tuple flows written by its print plugin, or None when not
+    installed (as root it is installed from Debian's package first)."""
+    if not shutil.which('pmacctd') and os.geteuid() == 0:
+        print('installing pmacct', flush=True)
+        subprocess.run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'pmacct'],
+                       capture_output=True)
+    if not shutil.which('pmacctd'):
+        return None
+    config = os.path.join(OUT_DIR, f'pmacctd-{os.path.basename(capture)}.conf')
+    with open(config, 'w') as f:
+        f.write('\n'.join([
+            'daemonize: false',
+            f'pcap_savefile: {capture}',
+            # Its shortest start-up sleep: 0 means its default, 2 s.
+            'pcap_savefile_delay: 1',
+            'plugins: print',
+            'aggregate: src_host, dst_host, src_port, dst_port, proto',
+            'print_output: csv',
+            f'print_output_file: {os.path.join(OUT_DIR, "pmacctd-flows.csv")}',
+            # Written once, at the end of the file.
+            'print_refresh_time: 3600',
+            # Its default pipe, with buffers of 1 MiB instead of 10 KiB: it naps 1 ms after each
+            # buffer, which took 38 s of wall time per million packets with the default size.
+            'plugin_pipe_size: 4096000',
+            'plugin_buffer_size: 1048576',
+            '']))
+    return ['pmacctd', '-f', config]
+
+
 def tools(capture, with_tshark):
-    """(name, command, stdout target) of every tool to time; stdout None means /dev/null."""
+    """(name, command, stdout target) of every tool to time; stdout None means /dev/null. A name
+    in BY_CPU has its rate taken from CPU seconds (see the module's doc)."""
     db = os.path.join(OUT_DIR, 'bench.db')
     fresh_db = f'rm -f {shlex.quote(db)} {shlex.quote(db)}-*; exec '
     out = [
@@ -138,6 +175,9 @@ def tools(capture, with_tshark):
     soft = softflowd_command(capture)
     if soft:
         out.append(('softflowd (export to 127.0.0.1)', soft, None))
+    pmacctd = pmacctd_command(capture)
+    if pmacctd:
+        out.append((PMACCTD, pmacctd, None))
     return out
 
 
@@ -208,6 +248,8 @@ def table(results, packets, tool_list):
     rss = {n: max(m for _, m, _ in v) for n, v in results.items()}
     # GNU time's %e has 10 ms resolution: a capture read in under 10 ms has no rate.
     pps = {n: packets / s if s > 0 else None for n, s in med.items()}
+    for n in BY_CPU & pps.keys():
+        pps[n] = packets / cpu[n] if cpu[n] > 0 else None
     ref = pps['netlens stats only']
 
     def rate(n):
@@ -350,8 +392,9 @@ def main():
                       f'{resident[1]:.0%} after the rounds')
         print(f'\n{title}\n{tbl}')
         blocks.append((title, tbl))
-        if not shutil.which('softflowd'):
-            print('softflowd not installed: not timed')
+        for peer in ('softflowd', 'pmacctd'):
+            if not shutil.which(peer):
+                print(f'{peer} not installed: not timed')
         if any(statistics.median(s for s, _, _ in v) < 0.1 for v in results.values()):
             print('warning: some runs took under 0.1 s; GNU time measures 10 ms steps, so use '
                   'more --packets for meaningful rates', file=sys.stderr)
