@@ -8,6 +8,8 @@
 //! corrupted) yields nothing. Never panics on any input.
 
 use ring::aead::{self, quic, Aad, LessSafeKey, Nonce, UnboundKey};
+use std::sync::OnceLock;
+
 use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
 use wire::bytes::be32;
 
@@ -142,15 +144,17 @@ fn initial_type(version: u32) -> Option<u8> {
 
 /// Removes header protection and decrypts one client Initial packet; the plaintext payload.
 fn unprotect(packet: &[u8], h: &LongHeader<'_>) -> Option<Vec<u8>> {
-    let keys = ClientKeys::derive(h.version, h.dcid)?;
+    let secret = ClientSecret::derive(h.version, h.dcid)?;
     let sample = packet.get(h.pn_offset + 4..h.pn_offset + 4 + SAMPLE_LEN)?;
-    let mask = keys.hp.new_mask(sample).ok()?;
+    let mask = secret.header_protection()?.new_mask(sample).ok()?;
     let first = packet.first()? ^ (mask[0] & 0x0f);
     // The reserved bits must be 0 once protection is off (RFC 9000 §17.2): random bytes fail
-    // here three times in four, before the costlier decryption.
+    // here three times in four, before the packet key and IV are derived and the payload
+    // decrypted.
     if first & 0x0c != 0 {
         return None;
     }
+    let keys = secret.packet_keys()?;
     let mut header = packet.get(..h.pn_offset + 4)?.to_vec();
     header[0] = first;
     let pn_len = usize::from(header[0] & 0x03) + 1;
@@ -183,10 +187,35 @@ fn unprotect(packet: &[u8], h: &LongHeader<'_>) -> Option<Vec<u8>> {
     Some(payload)
 }
 
-struct ClientKeys {
+/// A version's Initial salt, ready to extract with: ring computes the HMAC key of a salt when
+/// it is made, which was an eighth of the hashing each Initial costs.
+fn initial_salt(version: u32) -> Option<&'static Salt> {
+    static SALTS: OnceLock<[Salt; 2]> = OnceLock::new();
+    let [v1, v2] = SALTS.get_or_init(|| {
+        [
+            Salt::new(HKDF_SHA256, &SALT_V1),
+            Salt::new(HKDF_SHA256, &SALT_V2),
+        ]
+    });
+    match version {
+        V1 => Some(v1),
+        V2 => Some(v2),
+        _ => None,
+    }
+}
+
+/// The client's Initial secret (RFC 9001 §5.2), from which its keys are expanded one at a time:
+/// the header-protection key first, since most packets that are not QUIC fail its check.
+struct ClientSecret {
+    prk: Prk,
+    /// Labels of the packet key, IV and header-protection key.
+    labels: [&'static [u8]; 3],
+}
+
+/// The packet protection keys of a client Initial.
+struct PacketKeys {
     key: LessSafeKey,
     iv: [u8; 12],
-    hp: quic::HeaderProtectionKey,
 }
 
 struct Len(usize);
@@ -197,27 +226,36 @@ impl KeyType for Len {
     }
 }
 
-impl ClientKeys {
-    fn derive(version: u32, dcid: &[u8]) -> Option<ClientKeys> {
-        let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
-            V1 => (&SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
-            V2 => (&SALT_V2, [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]),
+impl ClientSecret {
+    fn derive(version: u32, dcid: &[u8]) -> Option<ClientSecret> {
+        let labels: [&'static [u8]; 3] = match version {
+            V1 => [b"quic key", b"quic iv", b"quic hp"],
+            V2 => [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"],
             _ => return None,
         };
-        let initial = Salt::new(HKDF_SHA256, salt).extract(dcid);
+        let initial = initial_salt(version)?.extract(dcid);
         let mut client = [0u8; 32];
         expand_label(&initial, b"client in", &mut client)?;
-        let client = Prk::new_less_safe(HKDF_SHA256, &client);
+        Some(ClientSecret {
+            prk: Prk::new_less_safe(HKDF_SHA256, &client),
+            labels,
+        })
+    }
+
+    fn header_protection(&self) -> Option<quic::HeaderProtectionKey> {
+        let mut hp = [0u8; 16];
+        expand_label(&self.prk, self.labels[2], &mut hp)?;
+        quic::HeaderProtectionKey::new(&quic::AES_128, &hp).ok()
+    }
+
+    fn packet_keys(&self) -> Option<PacketKeys> {
         let mut key = [0u8; 16];
         let mut iv = [0u8; 12];
-        let mut hp = [0u8; 16];
-        expand_label(&client, labels[0], &mut key)?;
-        expand_label(&client, labels[1], &mut iv)?;
-        expand_label(&client, labels[2], &mut hp)?;
-        Some(ClientKeys {
+        expand_label(&self.prk, self.labels[0], &mut key)?;
+        expand_label(&self.prk, self.labels[1], &mut iv)?;
+        Some(PacketKeys {
             key: LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &key).ok()?),
             iv,
-            hp: quic::HeaderProtectionKey::new(&quic::AES_128, &hp).ok()?,
         })
     }
 }
@@ -309,6 +347,28 @@ mod tests {
         assert_eq!(key[..4], [0x1f, 0x36, 0x96, 0x13]);
         assert_eq!(iv[..4], [0xfa, 0x04, 0x4b, 0x2f]);
         assert_eq!(hp[..4], [0x9f, 0x50, 0x44, 0x9e]);
+    }
+
+    /// RFC 9001 Appendix A.2: the header-protection mask of the client Initial's sample, with
+    /// the key expanded from the shared salt.
+    #[test]
+    fn rfc9001_header_protection_mask() {
+        let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+        let sample = [
+            0xd1, 0xb1, 0xc9, 0x8d, 0xd7, 0x68, 0x9f, 0xb8, 0xec, 0x11, 0xd2, 0x42, 0xb1, 0x23,
+            0xdc, 0x9b,
+        ];
+        let secret = ClientSecret::derive(V1, &dcid).unwrap();
+        let mask = secret
+            .header_protection()
+            .unwrap()
+            .new_mask(&sample)
+            .unwrap();
+        assert_eq!(mask, [0x43, 0x7b, 0x9a, 0xec, 0x36]);
+        assert!(
+            ClientSecret::derive(0xff00_001d, &dcid).is_none(),
+            "draft 29 is not opened"
+        );
     }
 
     #[test]
