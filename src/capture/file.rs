@@ -318,8 +318,7 @@ pub fn read_mapped(
     let mut frames: u64 = 0;
     while pos < size {
         if pos - window.offset() >= WINDOW as u64 {
-            let next = windows.at(pos).map_err(err_read)?;
-            windows.retire(std::mem::replace(&mut window, next));
+            window = windows.advance(window, pos).map_err(err_read)?;
         }
         let at = usize::try_from(pos - window.offset()).unwrap_or(usize::MAX);
         let rest = window.bytes().get(at..).unwrap_or(&[]);

@@ -139,28 +139,48 @@ impl<'f> Windows<'f> {
         Windows { file, ahead }
     }
 
-    /// The window that starts blocks at `pos` (see [`MappedFile::window_at`]): the one mapped
-    /// ahead when it is that one, else mapped now. Then the window after it is asked for.
+    /// The first window, that starts blocks at `pos` (see [`MappedFile::window_at`]); the window
+    /// after it is asked for.
     pub fn at(&mut self, pos: u64) -> io::Result<Arc<Window>> {
+        let window = self.take(pos)?;
+        self.ask_after(&window);
+        Ok(window)
+    }
+
+    /// Moves the reader from `done` to the window that starts blocks at `pos`. `done` is let go
+    /// of before the window after the new one is asked for: the thread that maps ahead then
+    /// unmaps it before it maps and fills in that one, so two windows are resident, not three.
+    pub fn advance(&mut self, done: Arc<Window>, pos: u64) -> io::Result<Arc<Window>> {
+        let window = self.take(pos)?;
+        self.retire(done);
+        self.ask_after(&window);
+        Ok(window)
+    }
+
+    /// The window that starts blocks at `pos`: the one mapped ahead when it is that one, else
+    /// mapped now.
+    fn take(&mut self, pos: u64) -> io::Result<Arc<Window>> {
         let offset = pos - pos % ALIGN;
-        let window = match self.ahead.as_mut().and_then(|a| a.take(offset)) {
-            Some(mapped) => mapped?,
-            None => self.file.window_at(pos)?,
-        };
+        match self.ahead.as_mut().and_then(|a| a.take(offset)) {
+            Some(mapped) => mapped,
+            None => self.file.window_at(pos),
+        }
+    }
+
+    fn ask_after(&mut self, window: &Window) {
         let next = window.offset + WINDOW as u64;
         if let Some(ahead) = &mut self.ahead {
             if next < self.file.size {
                 ahead.ask(next);
             }
         }
-        Ok(window)
     }
 
     /// Lets go of a window the reader is done with. When the reader's is the last hold on it,
     /// the thread that maps ahead drops it, so that unmapping it is not the reader's work
     /// either. (When batches for the shards still hold it, the last of them unmaps it; waking
     /// the thread for nothing measured slower.)
-    pub fn retire(&self, done: Arc<Window>) {
+    fn retire(&self, done: Arc<Window>) {
         if let (Some(ahead), 1) = (&self.ahead, Arc::strong_count(&done)) {
             // Sent on, or dropped here if the thread is gone.
             let _ = ahead.requests.send(Job::Retire(done));
@@ -321,25 +341,34 @@ mod tests {
             "a file of several windows is mapped ahead"
         );
         let w = WINDOW as u64;
-        // In order; then a block that ran 100,000 bytes past the third window's start.
-        let mut held = Vec::new();
-        for pos in [0, w, 2 * w + 100_000, 3 * w + 1, 3 * w + 250_000] {
-            let window = windows.at(pos).expect("map");
+        let check = |window: &Window, pos: u64| {
             let offset = pos - pos % ALIGN;
             assert_eq!(window.offset(), offset, "at {pos}");
             let start = offset as usize;
             let end = (start + WINDOW + SPILL).min(size);
             assert!(window.bytes() == &data[start..end], "bytes at {pos}");
-            held.push(window);
+        };
+        let mut window = windows.at(0).expect("map");
+        check(&window, 0);
+        // In order; then a block that ran 100,000 bytes past the third window's start. Every
+        // other window is still held elsewhere (as batches for the shards hold them) when the
+        // reader moves on, the others are unmapped by the thread.
+        let mut held = Vec::new();
+        for (i, pos) in [w, 2 * w + 100_000, 3 * w + 1, 3 * w + 250_000]
+            .into_iter()
+            .enumerate()
+        {
+            if i % 2 == 0 {
+                held.push(Arc::clone(&window));
+            }
+            window = windows.advance(window, pos).expect("map");
+            check(&window, pos);
         }
-        // Let go in any order, the last hold on some of them.
-        let last = held.pop().expect("windows");
-        for window in held {
-            windows.retire(window);
+        for (done, pos) in held.iter().zip([0, 2 * w + 100_000]) {
+            check(done, pos);
         }
-        let again = Arc::clone(&last);
-        windows.retire(last);
-        assert_eq!(again.bytes().first(), data.get(3 * WINDOW + 196_608));
+        drop(held);
+        assert_eq!(window.bytes().first(), data.get(3 * WINDOW + 196_608));
     }
 
     /// A file that shrinks while it is read: the thread that maps ahead finds it and the
