@@ -147,10 +147,11 @@ def pmacctd_command(capture):
             # Room for the 600,000 flows of mix-10m-s1: with its default (16,411) it purged
             # early and lost the packets of flows that came while the cache was full.
             'print_cache_entries: 65537',
-            # Buffers of 1 MiB instead of 10 KiB: it naps 1 ms after each buffer, which took
-            # 38 s of wall time per million packets with the default. A ring of 64 MiB: with
-            # its default 4 MB the plugin fell behind on mix-10m-s1 and lost data.
-            'plugin_buffer_size: 1048576',
+            # It naps 1 ms after each buffer: with its default 10 KiB buffers that took 38 s of
+            # wall time per million packets; with 1 MiB buffers its core outran its plugin on
+            # mix-10m-s1 and lost 8-21% of the packets without a warning. A ring of 64 MiB:
+            # with its default 4 MB the plugin fell behind too ("Missing data detected").
+            'plugin_buffer_size: 102400',
             'plugin_pipe_size: 67108864',
             '']))
     return ['sh', '-c', f'rm -f {shlex.quote(PMACCTD_CSV)}; exec pmacctd -f {shlex.quote(config)}']
