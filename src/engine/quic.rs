@@ -7,9 +7,9 @@
 //! datagram (≤ 64 KiB) copied once. A packet that fails authentication (not really QUIC, or
 //! corrupted) yields nothing. Never panics on any input.
 
-use ring::aead::{self, quic, Aad, LessSafeKey, Nonce, UnboundKey};
 use std::sync::OnceLock;
 
+use ring::aead::{self, quic, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
 use wire::bytes::be32;
 
