@@ -46,8 +46,6 @@ MARK_END = '<!-- bench:end -->'
 SOFTFLOWD_DEST = '127.0.0.1:9'
 PMACCTD = 'pmacctd, 5-tuple flows (rate per CPU s)'
 PMACCTD_CSV = os.path.join(OUT_DIR, 'pmacctd-flows.csv')
-# netlens's JSON report of the last round.
-REPORT_JSON = os.path.join(OUT_DIR, 'last-report.json')
 # Tools whose wall time is mostly their own sleeps: their rate is packets per CPU second.
 BY_CPU = {PMACCTD}
 
@@ -157,16 +155,6 @@ def pmacctd_command(capture):
     return ['sh', '-c', f'rm -f {shlex.quote(PMACCTD_CSV)}; exec pmacctd -f {shlex.quote(config)}']
 
 
-def ip_packets():
-    """IPv4 and IPv6 packets in netlens's last JSON report, or None."""
-    try:
-        with open(REPORT_JSON) as f:
-            protocols = json.load(f)['protocols']
-        return int(protocols['ipv4']) + int(protocols['ipv6'])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def pmacctd_counted():
     """Packets in pmacctd's last flow table (the PACKETS column of its CSV), or None."""
     try:
@@ -174,7 +162,8 @@ def pmacctd_counted():
             rows = [line.split(',') for line in f if line.strip()]
         header = rows[0]
         col = header.index('PACKETS')
-        return sum(int(r[col]) for r in rows if r != header and r[0] != header[0])
+        # Each purge appended its own header line.
+        return sum(int(r[col]) for r in rows if r[0] != header[0])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -251,11 +240,12 @@ def resident_share(path):
 
 def run_bench(capture, tool_list, reps):
     """Rounds of every tool (order rotated per round); returns ({name: [(secs, rss_kib, cpu),
-    ...]}, packets, the capture's share in the page cache after warming and after the rounds)."""
+    ...]}, (packets, IPv4 and IPv6 packets) from netlens's report, the capture's share in the page
+    cache after warming and after the rounds)."""
     warm_page_cache(capture)
     resident_before = resident_share(capture)
     results = {name: [] for name, _, _ in tool_list}
-    json_path = REPORT_JSON
+    json_path = os.path.join(OUT_DIR, 'last-report.json')
     for r in range(reps):
         k = r % len(tool_list)
         order = tool_list[k:] + tool_list[:k]
@@ -266,10 +256,12 @@ def run_bench(capture, tool_list, reps):
                   f'{rss / 1024:8.1f} MiB', flush=True)
     try:
         with open(json_path) as f:
-            packets = int(json.load(f)['packets'])
-    except (OSError, ValueError, KeyError) as e:
-        raise BenchError(f'cannot read the packet count from netlens --report json: {e}')
-    return results, packets, (resident_before, resident_share(capture))
+            report = json.load(f)
+        counts = (int(report['packets']),
+                  int(report['protocols']['ipv4']) + int(report['protocols']['ipv6']))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BenchError(f'cannot read the packet counts from netlens --report json: {e}')
+    return results, counts, (resident_before, resident_share(capture))
 
 
 def table(results, packets, tool_list, notes):
@@ -415,13 +407,13 @@ def main():
         size_mb = os.path.getsize(capture) / 1e6
         print(f'\n{os.path.relpath(capture, REPO)}: {size_mb:.0f} MB, {args.reps} rounds',
               flush=True)
-        results, packets, resident = run_bench(capture, tool_list, args.reps)
+        results, (packets, ip), resident = run_bench(capture, tool_list, args.reps)
         if packets != n:
             raise BenchError(f'netlens counted {packets} packets in a {n}-packet capture')
         notes = {}
         if PMACCTD in results:
             # A peer that drops data is not doing the same work: its row says so.
-            counted, ip = pmacctd_counted(), ip_packets()
+            counted = pmacctd_counted()
             if counted != ip:
                 notes[PMACCTD] = f'counted {counted} of {ip} IP packets'
                 print(f'warning: pmacctd {notes[PMACCTD]}', file=sys.stderr)
